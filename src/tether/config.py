@@ -1,0 +1,78 @@
+"""Settings for the studio and the worker, read from ``TETHER_*`` environment variables.
+
+CLI flags override these; the library never reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Fallback(StrEnum):
+    """What the browser sees while the worker's frames are not arriving."""
+
+    HOLD = "hold"
+    PASSTHROUGH = "passthrough"
+    BLACK = "black"
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TETHER_", extra="ignore", populate_by_name=True)
+
+    # Which local addresses ICE may use: "auto" (loopback only when every peer is
+    # on this machine), "loopback", or "all".
+    ice_hosts: str = "auto"
+
+
+class WorkerSettings(_Base):
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: SecretStr | None = Field(default=None, validation_alias="TETHER_WORKER_TOKEN")
+    session_grace_s: float = Field(default=30.0, ge=0)
+    # Exit when this process id is gone, so `tether up` never leaves an orphan worker.
+    parent_pid: int | None = None
+
+
+def _parse_delays(value: object) -> object:
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        try:
+            return [float(p) for p in parts]
+        except ValueError as exc:
+            raise ValueError(
+                f"TETHER_RECONNECT_DELAYS must be comma-separated seconds, got {value!r}"
+            ) from exc
+    return value
+
+
+class StudioSettings(_Base):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    worker_url: str | None = None
+    worker_token: SecretStr | None = None
+    debug_endpoints: bool = False
+    pipeline: str | None = None  # pipeline for a new stream that names none
+    fallback: Fallback = Fallback.HOLD
+    reconnect_delays: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0.0, 1.0, 2.0, 4.0]
+    )
+    reconnect_jitter: float = Field(default=0.1, ge=0, le=1)
+    heartbeat_interval_s: float = Field(default=0.5, gt=0)
+    heartbeat_timeout_s: float = Field(default=1.5, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("reconnect_delays", mode="before")
+    @classmethod
+    def _delays(cls, value: object) -> object:
+        return _parse_delays(value)
+
+    @field_validator("reconnect_delays")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if not value or any(d < 0 for d in value):
+            raise ValueError("reconnect delays must be one or more non-negative numbers")
+        return value

@@ -1,0 +1,161 @@
+"""A measuring client: a synthetic source that stamps a frame number into each
+frame, and a sink that reads it back to count frames and time each round trip.
+
+Used by the tests and benchmarks; handy for checking a deployment by hand too."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from dataclasses import dataclass, field
+
+import av
+import httpx
+import numpy as np
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from tether.tasks import TaskOwner
+
+ID_BITS = 16
+BAND = 32  # the frame number is drawn as ID_BITS black/white blocks in the top band
+
+
+def _base_planes(width: int, height: int) -> np.ndarray:
+    """A colourful yuv420p picture (stacked planes), so gray/invert show clearly."""
+    y, x = np.mgrid[0:height, 0:width]
+    luma = (60 + 120 * x / max(width - 1, 1)).astype(np.uint8)
+    cu = np.full((height // 2, width // 2), 90, np.uint8)
+    cv = np.full((height // 2, width // 2), 200, np.uint8)
+    cu[:, width // 4 :] = 200
+    cv[height // 4 :, :] = 70
+    return np.concatenate([luma, cu.reshape(height // 4, width), cv.reshape(height // 4, width)])
+
+
+def stamp_id(planes: np.ndarray, width: int, frame_id: int) -> None:
+    block = width // ID_BITS
+    for bit in range(ID_BITS):
+        value = 235 if (frame_id >> bit) & 1 else 16
+        planes[:BAND, bit * block : (bit + 1) * block] = value
+
+
+def read_id(luma: np.ndarray, inverted: bool = False) -> int:
+    """The frame number stamped by ``stamp_id``, from a luma (or gray) image."""
+    width = luma.shape[1]
+    block = width // ID_BITS
+    frame_id = 0
+    for bit in range(ID_BITS):
+        cell = luma[4 : BAND - 4, bit * block + 4 : (bit + 1) * block - 4]
+        on = cell.mean() > 128
+        if on != inverted:
+            frame_id |= 1 << bit
+    return frame_id
+
+
+class NumberedSource(MediaStreamTrack):
+    """Sends numbered frames at a steady rate and remembers when each was sent."""
+
+    kind = "video"
+
+    def __init__(self, width: int = 512, height: int = 512, fps: float = 30.0) -> None:
+        super().__init__()
+        self.width, self.height, self.fps = width, height, fps
+        self.sent_at: dict[int, float] = {}
+        self.count = 0
+        self._base = _base_planes(width, height)
+        self._start: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self.count / self.fps
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        frame_id = self.count % (1 << ID_BITS)
+        planes = self._base.copy()
+        stamp_id(planes, self.width, frame_id)
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        frame.pts = int(self.count * 90000 / self.fps)
+        frame.time_base = fractions.Fraction(1, 90000)
+        self.sent_at[frame_id] = time.monotonic()
+        self.count += 1
+        return frame
+
+
+@dataclass
+class FrameSink:
+    """Receives a track, reads frame numbers, keeps latencies and the last frame."""
+
+    source: NumberedSource | None = None
+    inverted: bool = False
+    frames: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)
+    last_rgb: np.ndarray | None = None
+    last_id: int | None = None
+    keep_rgb: bool = True
+
+    async def consume(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                now = time.monotonic()
+                self.frames += 1
+                self.received_at.append(now)
+                luma = frame.to_ndarray(format="gray")
+                self.last_id = read_id(luma, self.inverted)
+                if self.source is not None and self.last_id in self.source.sent_at:
+                    self.latencies_ms.append((now - self.source.sent_at[self.last_id]) * 1000)
+                if self.keep_rgb:
+                    self.last_rgb = frame.to_ndarray(format="rgb24")
+        except MediaStreamError:
+            return
+
+    def fps_since(self, since: float) -> float:
+        times = [t for t in self.received_at if t >= since]
+        if len(times) < 2:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+
+class StudioClient:
+    """A client stream session with a studio: the same calls the web page makes."""
+
+    def __init__(self, studio_url: str, source: MediaStreamTrack, sink: FrameSink) -> None:
+        from tether.rtc import create_peer_connection
+
+        self.studio_url = studio_url.rstrip("/")
+        self.pc: RTCPeerConnection = create_peer_connection()
+        self.source = source
+        self.sink = sink
+        self.session_id: str | None = None
+        self._tasks = TaskOwner("studio-client")
+
+    async def start(self, initial_parameters: dict | None = None) -> None:
+        pc = self.pc
+        pc.addTransceiver(self.source, direction="sendrecv")
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self._tasks.spawn(self.sink.consume(track), "sink")
+
+        await pc.setLocalDescription(await pc.createOffer())
+        body = {"sdp": pc.localDescription.sdp, "type": "offer"}
+        if initial_parameters is not None:
+            body["initialParameters"] = initial_parameters
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                f"{self.studio_url}/api/v1/webrtc/offer", json=body, timeout=20
+            )
+        response.raise_for_status()
+        answer = response.json()
+        self.session_id = answer["sessionId"]
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+
+    async def close(self) -> None:
+        await self._tasks.close()
+        await self.pc.close()

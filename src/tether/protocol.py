@@ -1,0 +1,135 @@
+"""Signaling and data-channel messages between studio and worker.
+
+Signaling runs over the worker's WebSocket ``/ws`` as JSON objects with a ``type``.
+Requests carry a ``request_id`` that the reply echoes. The ``parameters`` data channel
+carries parameter sets (studio -> worker), their acknowledgements, and heartbeats.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+AUTH_FAILED_CLOSE_CODE = 4401
+SESSION_TAKEN_OVER_CLOSE_CODE = 4409
+DATA_CHANNEL_LABEL = "parameters"
+
+
+class ProtocolError(ValueError):
+    """A message that is not valid JSON or not a known, well-formed message."""
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    request_id: str | None = None
+
+
+# --- studio -> worker (signaling) ---
+class GetIceServers(_Message):
+    type: Literal["get_ice_servers"]
+
+
+class Offer(_Message):
+    type: Literal["offer"]
+    sdp: str = Field(min_length=1)
+    sdp_type: Literal["offer"] = "offer"
+    initial_parameters: dict[str, Any] = Field(default_factory=dict, alias="initialParameters")
+    parameters_version: int = Field(default=0, ge=0)
+    resume_session_id: str | None = None
+
+
+class IceCandidate(_Message):
+    type: Literal["icecandidate"]
+    session_id: str | None = Field(default=None, alias="sessionId")
+    candidate: dict[str, Any] | None = None
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+    t: float | None = None
+
+
+StudioMessage = Annotated[GetIceServers | Offer | IceCandidate | Ping, Field(discriminator="type")]
+_studio_adapter: TypeAdapter[StudioMessage] = TypeAdapter(StudioMessage)
+
+
+def parse_studio_message(raw: str | bytes) -> GetIceServers | Offer | IceCandidate | Ping:
+    """Parse one signaling message sent to the worker, or raise ProtocolError."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"message is not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("message must be a JSON object with a 'type'")
+    request_id = data.get("request_id")
+    request_id = request_id if isinstance(request_id, str) else None
+    if "type" not in data:
+        raise ProtocolError("message has no 'type'", request_id)
+    known = ("get_ice_servers", "offer", "icecandidate", "ping")
+    if data["type"] not in known:
+        raise ProtocolError(
+            f"unknown message type {data['type']!r}; expected one of {', '.join(known)}",
+            request_id,
+        )
+    try:
+        return _studio_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(
+            f"bad {data['type']!r} message: {_first_error(exc)}", request_id
+        ) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or p) or "message"
+    return f"{where}: {err['msg']}"
+
+
+# --- worker -> studio (signaling) ---
+def ready(connection_id: str, pipelines: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "ready", "connection_id": connection_id, "pipelines": pipelines}
+
+
+def answer(request_id: str | None, sdp: str, session_id: str, resumed: bool) -> dict[str, Any]:
+    return {
+        "type": "answer",
+        "request_id": request_id,
+        "sdp": sdp,
+        "sdp_type": "answer",
+        "sessionId": session_id,
+        "resumed": resumed,
+    }
+
+
+def error(request_id: str | None, message: str, code: str = "bad_request") -> dict[str, Any]:
+    return {"type": "error", "request_id": request_id, "code": code, "message": message}
+
+
+# --- data channel ---
+def parameters_message(version: int, parameters: dict[str, Any]) -> str:
+    return json.dumps({"type": "parameters", "version": version, "parameters": parameters})
+
+
+def heartbeat_ping(seq: int, t: float) -> str:
+    return json.dumps({"type": "ping", "seq": seq, "t": t})
+
+
+def decode_channel_message(raw: str | bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ProtocolError("data-channel message is not valid JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError("data-channel message must be an object with a 'type'")
+    return data
+
+
+def json_dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))

@@ -1,0 +1,81 @@
+"""`tether status`: the link state and stats of a running studio, once or live."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+_STYLE = {
+    "connected": "green",
+    "connecting": "yellow",
+    "reconnecting": "yellow",
+    "failed": "red",
+    "idle": "dim",
+    "closing": "dim",
+}
+
+
+def render(status: dict[str, Any]) -> Table:
+    state = status.get("state", "?")
+    table = Table(title=f"Tether link: [{_STYLE.get(state, '')}]{state}[/]", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("worker", status.get("worker_url") or "-"),
+        ("error", status.get("error") or "-"),
+        ("media", "up" if status.get("webrtc_connected") else "down"),
+        ("stage", status.get("connect_stage") or "-"),
+        ("reconnect attempt", str(status.get("reconnect_attempt") or "-")),
+        ("next retry in", _seconds(status.get("next_retry_in_s"))),
+        (
+            "parameters",
+            f"v{status.get('params_version')} (worker has v{status.get('params_acked_version')})",
+        ),
+        ("fallback showing", status.get("fallback_active") or "-"),
+        ("last outage", _seconds(status.get("last_outage_s"))),
+    ]
+    stats = status.get("stats") or {}
+    rows += [
+        ("fps in / out", f"{stats.get('fps_in', 0)} / {stats.get('fps_out', 0)}"),
+        ("frames sent / received", f"{stats.get('frames_sent')} / {stats.get('frames_received')}"),
+        (
+            "heartbeat RTT",
+            f"{stats['heartbeat_rtt_ms']} ms" if stats.get("heartbeat_rtt_ms") else "-",
+        ),
+        ("outages / reconnects", f"{stats.get('outages')} / {stats.get('reconnects')}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:.1f} s" if isinstance(value, int | float) else "-"
+
+
+def show_status(studio_url: str, watch: bool, console: Console) -> int:
+    try:
+        if not watch:
+            response = httpx.get(f"{studio_url}/api/v1/cloud/status", timeout=5)
+            response.raise_for_status()
+            console.print(render(response.json()))
+            return 0
+        with (
+            Live(console=console, auto_refresh=False) as live,
+            httpx.stream("GET", f"{studio_url}/api/v1/cloud/events", timeout=None) as response,
+        ):
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    live.update(render(json.loads(line[6:])), refresh=True)
+    except KeyboardInterrupt:
+        return 0
+    except httpx.HTTPError as exc:
+        console.print(f"[red]error:[/red] cannot read status from {studio_url}: {exc}")
+        return 2
+    return 0

@@ -1,0 +1,196 @@
+"""The studio's HTTP API, SSE stream and static web UI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from tether import __version__
+from tether.config import StudioSettings
+from tether.media import Signal
+from tether.studio.link import LinkState
+from tether.studio.metrics import render_metrics
+from tether.studio.signaling import SignalingError, signaling_url
+from tether.studio.studio import Studio
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    worker_url: str | None = Field(default=None, min_length=1)
+    token: str | None = None
+
+
+class OfferBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    sdp: str = Field(min_length=1)
+    type: Literal["offer"]
+    initial_parameters: dict[str, Any] | None = Field(default=None, alias="initialParameters")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def create_studio_app(settings: StudioSettings) -> FastAPI:
+    studio = Studio(settings)
+    shutting_down = Signal()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await studio.start()
+        yield
+        shutting_down.fire()
+        await studio.close()
+
+    app = FastAPI(title="Tether studio", version=__version__, lifespan=lifespan)
+    app.state.studio = studio
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message = _validation_message(exc)
+        return JSONResponse(
+            status_code=422, content={"message": message, "detail": jsonable(exc.errors())}
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code, content={"message": exc.detail, "detail": exc.detail}
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            status_code=500, content={"message": f"internal error: {type(exc).__name__}"}
+        )
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "link": studio.link.state.value}
+
+    # --- link ---
+    @app.post("/api/v1/cloud/connect")
+    async def connect(body: ConnectBody | None = None) -> dict[str, Any]:
+        body = body or ConnectBody()
+        url = body.worker_url or studio.link.worker_url or settings.worker_url
+        if not url:
+            raise HTTPException(422, "no worker URL: give worker_url, or start with --worker")
+        try:
+            signaling_url(url)
+        except SignalingError as exc:
+            raise HTTPException(422, str(exc)) from None
+        token = body.token
+        if token is None and settings.worker_token is not None:
+            token = settings.worker_token.get_secret_value()
+        await studio.link.connect(url, token)
+        return studio.status()
+
+    @app.post("/api/v1/cloud/disconnect")
+    async def disconnect() -> dict[str, Any]:
+        await studio.link.disconnect()
+        return studio.status()
+
+    @app.post("/api/v1/cloud/reconnect")
+    async def reconnect() -> dict[str, Any]:
+        if studio.link.state == LinkState.IDLE or studio.link.worker_url is None:
+            raise HTTPException(409, "not connected to a worker: use /api/v1/cloud/connect")
+        await studio.link.reconnect()
+        return studio.status()
+
+    @app.get("/api/v1/cloud/status")
+    async def status() -> dict[str, Any]:
+        return studio.status()
+
+    @app.get("/api/v1/cloud/events")
+    async def events(request: Request) -> StreamingResponse:
+        async def stream() -> AsyncIterator[str]:
+            last = None
+            while True:
+                current = json.dumps(studio.status())
+                if current != last:
+                    yield f"event: status\ndata: {current}\n\n"
+                    last = current
+                waits = [studio.link.changed.future(), shutting_down.future()]
+                await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                if shutting_down.future().done() or await request.is_disconnected():
+                    return
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    @app.post("/api/v1/cloud/debug/disconnect-webrtc")
+    async def debug_disconnect() -> dict[str, Any]:
+        if not settings.debug_endpoints:
+            raise HTTPException(404, "Not Found")
+        await studio.link.debug_drop_media()
+        return studio.status()
+
+    # --- stream ---
+    @app.post("/api/v1/webrtc/offer")
+    async def offer(body: OfferBody) -> dict[str, Any]:
+        if body.initial_parameters:
+            check_parameters(body.initial_parameters)
+        try:
+            return await studio.offer(body.sdp, body.type, body.initial_parameters)
+        except (ValueError, KeyError) as exc:
+            raise HTTPException(400, f"could not accept the offer: {exc}") from None
+
+    @app.post("/api/v1/webrtc/stop")
+    async def stop_stream() -> dict[str, Any]:
+        await studio.stop_stream()
+        return studio.status()
+
+    # --- parameters ---
+    def check_parameters(changes: dict[str, Any]) -> None:
+        pipeline = changes.get("pipeline")
+        if pipeline is None:
+            return
+        known = [p["name"] for p in studio.known_pipelines()]
+        if not isinstance(pipeline, str) or (known and pipeline not in known):
+            raise HTTPException(
+                422, f"unknown pipeline {pipeline!r}; available: {', '.join(known) or '?'}"
+            )
+
+    @app.get("/api/v1/parameters")
+    async def get_parameters() -> dict[str, Any]:
+        return studio.params.snapshot()
+
+    @app.post("/api/v1/parameters")
+    async def set_parameters(changes: dict[str, Any]) -> dict[str, Any]:
+        check_parameters(changes)
+        return studio.update_parameters(changes)
+
+    @app.get("/api/v1/pipelines")
+    async def pipelines() -> dict[str, Any]:
+        return {"pipelines": studio.known_pipelines(), "worker_url": studio.link.worker_url}
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(render_metrics(studio), media_type="text/plain; version=0.0.4")
+
+    web = files("tether") / "web"
+    app.mount("/", StaticFiles(directory=str(web), html=True), name="web")
+    return app
+
+
+def jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]

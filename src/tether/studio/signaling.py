@@ -1,0 +1,171 @@
+"""The studio's signaling client: one WebSocket to the worker's /ws, with
+request/reply matching by request_id."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from tether import protocol
+from tether.tasks import TaskOwner
+
+logger = logging.getLogger(__name__)
+
+
+class SignalingError(Exception):
+    """The worker could not be reached, refused us, or answered with an error."""
+
+
+class AuthError(SignalingError):
+    pass
+
+
+def signaling_url(worker_url: str) -> str:
+    """Accept http(s)://host:port, ws(s)://host:port or a full .../ws URL."""
+    parts = urlsplit(worker_url.strip())
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+        raise SignalingError(
+            f"worker URL must look like http://host:port or ws://host:port/ws, got {worker_url!r}"
+        )
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    path = parts.path if parts.path not in ("", "/") else "/ws"
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+def _describe_close(code: int | None, reason: str) -> str:
+    if code == protocol.AUTH_FAILED_CLOSE_CODE:
+        return f"the worker rejected the token ({reason or 'authentication failed'})"
+    return f"signaling socket closed (code {code}{': ' + reason if reason else ''})"
+
+
+class SignalingClient:
+    def __init__(self, worker_url: str, token: str | None) -> None:
+        self.url = signaling_url(worker_url)
+        self._token = token
+        self._ws: ClientConnection | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._tasks = TaskOwner("signaling")
+        self.ready: dict[str, Any] = {}
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self.on_close: Callable[[str], None] | None = None
+
+    @property
+    def connection_id(self) -> str | None:
+        return self.ready.get("connection_id")
+
+    async def connect(self, wait_s: float) -> dict[str, Any]:
+        """Open the socket and wait for the worker's ``ready``."""
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        try:
+            async with asyncio.timeout(wait_s):
+                self._ws = await connect(
+                    self.url, additional_headers=headers, open_timeout=None, max_size=2**22
+                )
+                first = json.loads(await self._ws.recv())
+        except TimeoutError:
+            await self._abort()
+            raise SignalingError(
+                f"no answer from the worker at {self.url} within {wait_s:g}s"
+            ) from None
+        except ConnectionClosed as exc:
+            await self._abort()
+            rcvd = exc.rcvd
+            reason = _describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+            cls = AuthError if rcvd and rcvd.code == protocol.AUTH_FAILED_CLOSE_CODE else None
+            raise (cls or SignalingError)(reason) from None
+        except (OSError, InvalidHandshake, InvalidURI) as exc:
+            await self._abort()
+            raise SignalingError(f"cannot reach the worker at {self.url}: {_short(exc)}") from None
+        if first.get("type") != "ready":
+            await self._abort()
+            raise SignalingError(f"worker sent {first.get('type')!r} instead of 'ready'")
+        self.ready = first
+        self._tasks.spawn(self._read(), "read")
+        return first
+
+    async def _abort(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        reason = "signaling socket closed"
+        try:
+            async for raw in self._ws:
+                try:
+                    msg = json.loads(raw)
+                except json.JSONDecodeError:
+                    logger.warning("worker sent a message that is not JSON")
+                    continue
+                future = self._pending.pop(str(msg.get("request_id")), None)
+                if future is not None and not future.done():
+                    future.set_result(msg)
+            rcvd = self._ws.close_rcvd
+            reason = _describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+        except ConnectionClosed as exc:
+            rcvd = exc.rcvd
+            reason = _describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+        finally:
+            self._closed(reason)
+
+    def _closed(self, reason: str) -> None:
+        if self.closed.is_set():
+            return
+        self.close_reason = reason
+        self.closed.set()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(SignalingError(reason))
+        self._pending.clear()
+        if self.on_close is not None:
+            self.on_close(reason)
+
+    async def request(self, message: dict[str, Any], wait_s: float) -> dict[str, Any]:
+        """Send a request and return its reply; an ``error`` reply raises SignalingError."""
+        if self._ws is None or self.closed.is_set():
+            raise SignalingError(self.close_reason or "signaling socket is not open")
+        request_id = f"r{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self._ws.send(protocol.json_dumps({**message, "request_id": request_id}))
+            async with asyncio.timeout(wait_s):
+                reply = await future
+        except TimeoutError:
+            raise SignalingError(
+                f"worker did not answer {message['type']!r} within {wait_s:g}s"
+            ) from None
+        except ConnectionClosed:
+            raise SignalingError(self.close_reason or "signaling socket closed") from None
+        finally:
+            self._pending.pop(request_id, None)
+        if reply.get("type") == "error":
+            raise SignalingError(f"worker: {reply.get('message', 'error')}")
+        return reply
+
+    async def send_raw(self, text: str) -> None:
+        """Send text as is (tests use it for malformed messages)."""
+        assert self._ws is not None
+        await self._ws.send(text)
+
+    async def close(self) -> None:
+        self.on_close = None
+        if self._ws is not None:
+            await self._ws.close()
+        await self._tasks.close()
+        self._closed("closed by us")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,118 @@
+"""The browser's (or any client's) stream session, and the track it gets back.
+
+The studio runs one stream at a time. The client's video is drained into the
+studio's input slot; the client gets the worker's processed frames back, or the
+fallback (held frame, raw input, or black) while those are not arriving."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+
+import av
+from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from tether.config import Fallback
+from tether.media import FrameSlot, Restamper, Signal, black_like, pump
+from tether.rtc import create_peer_connection
+from tether.tasks import TaskOwner
+
+logger = logging.getLogger(__name__)
+
+
+class OutputTrack(MediaStreamTrack):
+    """Processed frames while the link is live, else fallback frames paced by the input."""
+
+    kind = "video"
+
+    def __init__(
+        self,
+        processed: FrameSlot,
+        source: FrameSlot,
+        fallback: Fallback,
+        is_live: Callable[[], bool],
+        live_changed: Signal,
+    ) -> None:
+        super().__init__()
+        self._processed = processed
+        self._source = source
+        self._fallback = fallback
+        self._is_live = is_live
+        self._live_changed = live_changed
+        self._processed_seq = processed.seq
+        self._source_seq = source.seq
+        self._restamper = Restamper()
+        self.showing_fallback: Fallback | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self._is_live():
+                if self._processed.seq > self._processed_seq and self._processed.frame is not None:
+                    self._processed_seq = self._processed.seq
+                    self._source_seq = self._source.seq
+                    self.showing_fallback = None
+                    return self._restamper.stamp(self._processed.frame)
+            elif self._source.seq > self._source_seq and self._source.frame is not None:
+                self._source_seq = self._source.seq
+                self.showing_fallback = self._fallback
+                return self._restamper.stamp(self._fallback_frame(self._source.frame))
+            waits = [
+                self._processed.changed.future(),
+                self._source.changed.future(),
+                self._live_changed.future(),
+            ]
+            await asyncio.wait(waits, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+
+    def _fallback_frame(self, source: av.VideoFrame) -> av.VideoFrame:
+        if self._fallback == Fallback.PASSTHROUGH:
+            return source
+        held = self._processed.frame
+        if self._fallback == Fallback.HOLD and held is not None:
+            return held
+        return black_like(source)
+
+
+class StreamSession:
+    def __init__(self, source: FrameSlot, output: OutputTrack) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.pc = create_peer_connection()
+        self.output = output
+        self._source = source
+        self._tasks = TaskOwner(f"stream-{self.id}")
+        self.on_ended: Callable[[StreamSession], None] | None = None
+
+    async def accept(self, sdp: str, sdp_type: str) -> RTCSessionDescription:
+        pc = self.pc
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "video":
+                self._tasks.spawn(pump(track, self._source), "pump")
+                pc.addTrack(self.output)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            logger.info("stream %s: client peer %s", self.id, pc.connectionState)
+            if pc.connectionState in ("failed", "closed") and self.on_ended is not None:
+                self.on_ended(self)
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
+        if not any(t.kind == "video" for t in pc.getTransceivers()):
+            raise ValueError("the offer has no video")
+        await pc.setLocalDescription(await pc.createAnswer())
+        return pc.localDescription
+
+    @property
+    def connected(self) -> bool:
+        return self.pc.connectionState == "connected"
+
+    async def close(self) -> None:
+        self.on_ended = None
+        self.output.stop()
+        await self._tasks.close()
+        await self.pc.close()

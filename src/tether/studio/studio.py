@@ -1,0 +1,143 @@
+"""The studio: owns the stream session, the parameters and the worker link."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from tether.config import StudioSettings
+from tether.media import FrameSlot
+from tether.studio.link import LinkState, WorkerLink
+from tether.studio.parameters import ParameterStore
+from tether.studio.stream import OutputTrack, StreamSession
+
+logger = logging.getLogger(__name__)
+
+# Worker frames older than this while input flows count as a stall: show the fallback.
+STALL_S = 1.0
+
+
+class Studio:
+    def __init__(self, settings: StudioSettings) -> None:
+        self.settings = settings
+        self.source = FrameSlot()
+        self.processed = FrameSlot()
+        self.params = ParameterStore()
+        self.link = WorkerLink(settings, self.source, self.processed, self.params)
+        self.stream: StreamSession | None = None
+        self.previous_stream_reason: str | None = None
+        self._started = time.monotonic()
+
+    async def start(self) -> None:
+        if self.settings.worker_url:
+            token = self.settings.worker_token
+            await self.link.connect(
+                self.settings.worker_url, token.get_secret_value() if token else None
+            )
+
+    # --- stream ---
+    def output_live(self) -> bool:
+        if not self.link.media_live:
+            return False
+        src, out = self.source.updated_at, self.processed.updated_at
+        return not (src is not None and (out is None or src - out > STALL_S))
+
+    async def offer(
+        self, sdp: str, sdp_type: str, initial_parameters: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A new client stream; it takes over from the previous one."""
+        if self.stream is not None:
+            await self._end_stream("taken over by a new stream session")
+        changes = dict(initial_parameters or {})
+        if self.settings.pipeline and "pipeline" not in {**self.params.parameters, **changes}:
+            changes["pipeline"] = self.settings.pipeline
+        if changes:
+            self.params.update(changes)
+        output = OutputTrack(
+            self.processed, self.source, self.settings.fallback, self.output_live, self.link.changed
+        )
+        stream = StreamSession(self.source, output)
+        stream.on_ended = self._stream_ended
+        try:
+            answer = await stream.accept(sdp, sdp_type)
+        except Exception:
+            await stream.close()
+            raise
+        self.stream = stream
+        await self.link.set_streaming(True)
+        return {"sdp": answer.sdp, "type": answer.type, "sessionId": stream.id}
+
+    def _stream_ended(self, stream: StreamSession) -> None:
+        if stream is self.stream:
+            self.link._tasks.spawn(self._end_stream("client closed the stream"), "end-stream")
+
+    async def _end_stream(self, reason: str) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        logger.info("stream %s ended: %s", stream.id, reason)
+        self.previous_stream_reason = reason
+        await stream.close()
+        await self.link.set_streaming(False)
+        self.params.clear()
+        self.link.notify()
+
+    async def stop_stream(self) -> None:
+        await self._end_stream("stopped by user")
+
+    # --- parameters ---
+    def update_parameters(self, changes: dict[str, Any]) -> dict[str, Any]:
+        self.params.update(changes)
+        self.link.send_parameters()
+        self.link.notify()
+        return self.params.snapshot()
+
+    def known_pipelines(self) -> list[dict[str, Any]]:
+        return self.link.pipelines
+
+    # --- status ---
+    def status(self) -> dict[str, Any]:
+        link = self.link
+        peer = link.peer
+        error = link.webrtc_error or link.error
+        output = self.stream.output if self.stream else None
+        return {
+            "state": link.state.value,
+            "connected": link.signaling is not None and not link.signaling.closed.is_set(),
+            "connecting": link.state in (LinkState.CONNECTING, LinkState.RECONNECTING),
+            "error": error,
+            "connect_stage": link.connect_stage,
+            "worker_url": link.worker_url,
+            "connection_id": link.signaling.connection_id if link.signaling else None,
+            "webrtc_connected": link.webrtc_connected,
+            "webrtc_error": link.webrtc_error,
+            "webrtc_reconnecting": link.state == LinkState.RECONNECTING,
+            "reconnect_attempt": 0,
+            "next_retry_in_s": None,
+            "params_version": self.params.version,
+            "params_acked_version": self.params.acked_version,
+            "params_error": peer.params_error if peer else None,
+            "last_outage_s": link.stats.last_outage_s,
+            "session_id": link.session_id,
+            "stream_id": self.stream.id if self.stream else None,
+            "streaming": self.stream is not None,
+            "fallback": self.settings.fallback.value,
+            "fallback_active": output.showing_fallback.value
+            if output and output.showing_fallback
+            else None,
+            "stats": {
+                "frames_sent": self.source.seq,
+                "frames_received": self.processed.seq,
+                "fps_in": round(self.source.fps, 1),
+                "fps_out": round(self.processed.fps, 1),
+                "heartbeat_rtt_ms": round(peer.rtt_ms, 2) if peer and peer.rtt_ms else None,
+                "outages": link.stats.outages,
+                "reconnects": link.stats.reconnects,
+            },
+            "events": [e.as_dict() for e in link.history[-10:]],
+        }
+
+    async def close(self) -> None:
+        await self._end_stream("studio shutting down")
+        await self.link.close()

@@ -1,0 +1,1 @@
+"""The inference worker: signaling at /ws, one media session per offer."""

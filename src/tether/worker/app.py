@@ -1,0 +1,241 @@
+"""The worker's HTTP and WebSocket surface."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiortc import RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+from fastapi import FastAPI, Header, HTTPException, WebSocket, WebSocketDisconnect
+
+from tether import __version__, protocol
+from tether.config import WorkerSettings
+from tether.pipelines import describe, load_pipelines
+from tether.rtc import create_peer_connection
+from tether.tasks import TaskOwner
+from tether.worker.session import MediaSession, ParameterError, SessionState
+
+logger = logging.getLogger(__name__)
+
+
+class Worker:
+    """Owns the sessions, the pipeline thread pool, and every task of the worker."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.pipelines = load_pipelines()
+        self.sessions: dict[str, MediaSession] = {}
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline")
+        self.tasks = TaskOwner("worker")
+        self._expiry: dict[str, asyncio.Task[Any]] = {}
+
+    def check_token(self, presented: str | None) -> bool:
+        expected = self.settings.token
+        if expected is None:
+            return True
+        return presented is not None and hmac.compare_digest(
+            presented.encode(), expected.get_secret_value().encode()
+        )
+
+    def pipeline_catalog(self) -> list[dict[str, Any]]:
+        return [describe(p) for p in self.pipelines.values()]
+
+    async def open_session(self, offer: protocol.Offer) -> tuple[MediaSession, bool]:
+        """Make (or resume) a session for an offer; returns it and whether it resumed."""
+        session = self.sessions.get(offer.resume_session_id or "")
+        resumed = session is not None and session.state != SessionState.CLOSED
+        if not resumed:
+            session = MediaSession(self.pipelines, self.executor)
+            session.on_lost = self._start_grace
+        assert session is not None
+        if not resumed or offer.parameters_version >= session.version:
+            session.apply(offer.initial_parameters, offer.parameters_version)
+        await self.tasks.cancel(self._expiry.pop(session.id, None))
+        pc = create_peer_connection()
+        session.attach(pc)
+        self.sessions[session.id] = session
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception:
+            if not resumed:
+                await self._drop(session)
+            raise
+        return session, resumed
+
+    def _start_grace(self, session: MediaSession) -> None:
+        if session.id in self._expiry:
+            return
+        logger.info("session %s lost; keeping it %.0fs", session.id, self.settings.session_grace_s)
+        self._expiry[session.id] = self.tasks.spawn(self._expire(session), f"expire-{session.id}")
+
+    async def _expire(self, session: MediaSession) -> None:
+        await asyncio.sleep(self.settings.session_grace_s)
+        self._expiry.pop(session.id, None)
+        if session.state == SessionState.WARM:
+            logger.info("session %s expired", session.id)
+            await self._drop(session)
+
+    async def _drop(self, session: MediaSession) -> None:
+        self.sessions.pop(session.id, None)
+        await session.close()
+
+    async def close(self) -> None:
+        await self.tasks.close()
+        for session in list(self.sessions.values()):
+            await self._drop(session)
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+class SignalingConnection:
+    """One studio's signaling socket."""
+
+    def __init__(self, worker: Worker, websocket: WebSocket) -> None:
+        self.worker = worker
+        self.websocket = websocket
+        self.id = uuid.uuid4().hex[:12]
+        self.tasks = TaskOwner(f"signaling-{self.id}")
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self.websocket.send_text(protocol.json_dumps(message))
+
+    async def run(self) -> None:
+        await self.send(protocol.ready(self.id, self.worker.pipeline_catalog()))
+        try:
+            while True:
+                event = await self.websocket.receive()
+                if event["type"] == "websocket.disconnect":
+                    return
+                raw = event.get("text") if event.get("text") is not None else event.get("bytes")
+                await self.handle(raw or "")
+        except WebSocketDisconnect:
+            return
+        finally:
+            await self.tasks.close()
+
+    async def handle(self, raw: str | bytes) -> None:
+        try:
+            msg = protocol.parse_studio_message(raw)
+        except protocol.ProtocolError as exc:
+            await self.send(protocol.error(exc.request_id, str(exc), "bad_message"))
+            return
+        if isinstance(msg, protocol.Ping):
+            await self.send({"type": "pong", "request_id": msg.request_id, "t": msg.t})
+        elif isinstance(msg, protocol.GetIceServers):
+            await self.send(
+                {"type": "ice_servers", "request_id": msg.request_id, "ice_servers": []}
+            )
+        elif isinstance(msg, protocol.Offer):
+            # Offers take a while (ICE gathering); keep answering pings meanwhile.
+            self.tasks.spawn(self._answer(msg), f"offer-{msg.request_id}")
+        elif isinstance(msg, protocol.IceCandidate):
+            await self._add_candidate(msg)
+
+    async def _answer(self, offer: protocol.Offer) -> None:
+        try:
+            session, resumed = await self.worker.open_session(offer)
+        except ParameterError as exc:
+            await self.send(protocol.error(offer.request_id, f"bad initialParameters: {exc}"))
+            return
+        except Exception as exc:
+            logger.warning("offer failed: %s", exc)
+            await self.send(protocol.error(offer.request_id, f"could not accept offer: {exc}"))
+            return
+        local = session.pc.localDescription
+        await self.send(protocol.answer(offer.request_id, local.sdp, session.id, resumed))
+
+    async def _add_candidate(self, msg: protocol.IceCandidate) -> None:
+        # aiortc gathers all candidates before answering, so trickled ones are optional.
+        session = self.worker.sessions.get(msg.session_id or "")
+        if session is None or session.pc is None:
+            await self.send(protocol.error(msg.request_id, "icecandidate for an unknown session"))
+            return
+        if not msg.candidate or not msg.candidate.get("candidate"):
+            return
+        try:
+            candidate = candidate_from_sdp(msg.candidate["candidate"].removeprefix("candidate:"))
+            candidate.sdpMid = msg.candidate.get("sdpMid")
+            candidate.sdpMLineIndex = msg.candidate.get("sdpMLineIndex")
+            await session.pc.addIceCandidate(candidate)
+        except Exception as exc:
+            await self.send(protocol.error(msg.request_id, f"bad candidate: {exc}"))
+
+
+async def _exit_with_parent(parent_pid: int) -> None:
+    """`tether up` starts us; if it dies without stopping us, stop ourselves."""
+    while os.getppid() == parent_pid:  # noqa: ASYNC110 - nothing to wait on but a poll
+        await asyncio.sleep(1.0)
+    logger.warning("parent process %d is gone; shutting down", parent_pid)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+def create_worker_app(settings: WorkerSettings) -> FastAPI:
+    worker = Worker(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.parent_pid:
+            worker.tasks.spawn(_exit_with_parent(settings.parent_pid), "parent-watch")
+        yield
+        await worker.close()
+
+    app = FastAPI(title="Tether worker", version=__version__, lifespan=lifespan)
+    app.state.worker = worker
+    started = time.monotonic()
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "sessions": len(worker.sessions),
+            "uptime_s": round(time.monotonic() - started, 1),
+        }
+
+    def require_token(authorization: str | None) -> None:
+        if not worker.check_token(_bearer(authorization)):
+            raise HTTPException(401, "missing or invalid token (Authorization: Bearer <token>)")
+
+    @app.get("/api/v1/sessions")
+    async def sessions(authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        require_token(authorization)
+        return {"sessions": [s.describe() for s in worker.sessions.values()]}
+
+    @app.get("/api/v1/pipelines")
+    async def pipelines(authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        require_token(authorization)
+        return {"pipelines": worker.pipeline_catalog()}
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        token = _bearer(websocket.headers.get("authorization")) or websocket.query_params.get(
+            "token"
+        )
+        await websocket.accept()
+        if not worker.check_token(token):
+            reason = "invalid token" if token else "missing token"
+            await websocket.close(
+                protocol.AUTH_FAILED_CLOSE_CODE, f"{reason}: authentication failed"
+            )
+            return
+        await SignalingConnection(worker, websocket).run()
+
+    return app

@@ -1,0 +1,216 @@
+"""A worker media session: receive video, run the pipeline on the newest frame, send
+the result back, apply parameters from the data channel.
+
+A session outlives its peer connection: after a loss it stays warm for a grace
+period, so an offer with ``resume_session_id`` re-attaches its pipeline and parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from concurrent.futures import Executor
+from enum import StrEnum
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError
+from pydantic import ValidationError
+
+from tether import protocol
+from tether.media import FrameSlot, pump
+from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
+from tether.tasks import TaskOwner
+
+logger = logging.getLogger(__name__)
+
+
+class SessionState(StrEnum):
+    CONNECTING = "connecting"
+    ACTIVE = "active"
+    WARM = "warm"  # peer connection lost, waiting for a resume
+    CLOSED = "closed"
+
+
+class ParameterError(ValueError):
+    pass
+
+
+class ProcessedTrack(MediaStreamTrack):
+    """Sends the pipeline's output for the newest input frame."""
+
+    kind = "video"
+
+    def __init__(self, session: MediaSession) -> None:
+        super().__init__()
+        self._session = session
+        self._seq = 0
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        self._seq, frame = await self._session.input.newer_than(self._seq)
+        return await self._session.process(frame)
+
+
+class MediaSession:
+    def __init__(self, pipelines: dict[str, Pipeline], executor: Executor) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.state = SessionState.CONNECTING
+        self.input = FrameSlot()
+        self.frames_out = 0
+        self.process_errors = 0
+        self.last_error: str | None = None
+        self.resumes = 0
+        self.created_at = time.time()
+        self.lost_at: float | None = None
+        self.parameters: dict[str, Any] = {}
+        self.version = 0
+        self._pipelines = pipelines
+        self._pipeline, self._params = resolve(pipelines, {})
+        self._executor = executor
+        self._tasks = TaskOwner(f"session-{self.id}")
+        self.pc: RTCPeerConnection | None = None
+        self._channel: RTCDataChannel | None = None
+        self.on_lost: Any = None  # callback(session), set by the registry
+
+    @property
+    def frames_in(self) -> int:
+        return self.input.seq
+
+    # --- parameters ---
+    def apply(self, parameters: dict[str, Any], version: int) -> None:
+        """Apply a full parameter set; the previous one stays on error."""
+        if version < self.version:
+            return  # stale: a newer set was applied already
+        try:
+            self._pipeline, self._params = resolve(self._pipelines, parameters)
+        except UnknownPipeline as exc:
+            raise ParameterError(exc.message) from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "parameters"
+            raise ParameterError(f"{where}: {err['msg']}") from None
+        self.parameters = dict(parameters)
+        self.version = version
+        logger.info("session %s: parameters v%d (%s)", self.id, version, self._pipeline.name)
+
+    # --- media ---
+    async def process(self, frame: av.VideoFrame) -> av.VideoFrame:
+        pipeline, params = self._pipeline, self._params
+        loop = asyncio.get_running_loop()
+        try:
+            out = await loop.run_in_executor(self._executor, _run, pipeline, params, frame)
+        except Exception as exc:  # a pipeline bug must not stop the stream
+            self.process_errors += 1
+            self.last_error = f"{pipeline.name}: {exc}"
+            if self.process_errors == 1 or self.process_errors % 100 == 0:
+                logger.warning("session %s: pipeline failed: %s", self.id, exc)
+            out = frame
+        out.pts, out.time_base = frame.pts, frame.time_base
+        self.frames_out += 1
+        return out
+
+    def attach(self, pc: RTCPeerConnection) -> None:
+        """Bind a (new) peer connection to this session, before the answer is made."""
+        old = self.pc
+        self.pc = pc
+        if old is not None:
+            self.resumes += 1
+            self._tasks.spawn(old.close(), "close-old-pc")
+        self.state = SessionState.CONNECTING
+        self.lost_at = None
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "video":
+                self._tasks.spawn(pump(track, self.input), "pump")
+                pc.addTrack(ProcessedTrack(self))
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: RTCDataChannel) -> None:
+            if channel.label == protocol.DATA_CHANNEL_LABEL:
+                self._bind_channel(channel)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc is not self.pc:
+                return
+            if pc.connectionState == "connected":
+                self.state = SessionState.ACTIVE
+            elif pc.connectionState in ("failed", "closed") and self.state != SessionState.CLOSED:
+                self.state = SessionState.WARM
+                self.lost_at = time.monotonic()
+                if self.on_lost:
+                    self.on_lost(self)
+
+    def _bind_channel(self, channel: RTCDataChannel) -> None:
+        self._channel = channel
+
+        def send(message: dict[str, Any]) -> None:
+            if channel.readyState == "open":
+                channel.send(protocol.json_dumps(message))
+
+        @channel.on("open")
+        def on_open() -> None:
+            send({"type": "parameters_ack", "version": self.version})
+
+        if channel.readyState == "open":
+            on_open()
+
+        @channel.on("message")
+        def on_message(raw: str | bytes) -> None:
+            try:
+                msg = protocol.decode_channel_message(raw)
+            except protocol.ProtocolError as exc:
+                send({"type": "error", "message": str(exc)})
+                return
+            if msg["type"] == "ping":
+                send({"type": "pong", "seq": msg.get("seq"), "t": msg.get("t")})
+            elif msg["type"] == "parameters":
+                version, params = msg.get("version"), msg.get("parameters")
+                if not isinstance(version, int) or not isinstance(params, dict):
+                    send(
+                        {"type": "error", "message": "parameters needs 'version' and 'parameters'"}
+                    )
+                    return
+                try:
+                    self.apply(params, version)
+                except ParameterError as exc:
+                    send({"type": "parameters_error", "version": version, "message": str(exc)})
+                    return
+                send({"type": "parameters_ack", "version": self.version})
+            else:
+                send({"type": "error", "message": f"unknown message type {msg['type']!r}"})
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "pipeline": self._pipeline.name,
+            "parameters": self.parameters,
+            "parameters_version": self.version,
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "process_errors": self.process_errors,
+            "last_error": self.last_error,
+            "resumes": self.resumes,
+            "created_at": self.created_at,
+        }
+
+    async def close(self) -> None:
+        self.state = SessionState.CLOSED
+        await self._tasks.close()
+        if self.pc is not None:
+            await self.pc.close()
+
+
+def _run(pipeline: Pipeline, params: PipelineParams, frame: av.VideoFrame) -> av.VideoFrame:
+    rgb = frame.to_ndarray(format="rgb24")
+    out = pipeline.process(rgb, params)
+    if out is rgb:
+        return frame
+    return av.VideoFrame.from_ndarray(out, format="rgb24")
