@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -68,7 +69,9 @@ def _serve(app_: Any, host: str, port: int, level: str) -> None:
         log_config=None,
         timeout_graceful_shutdown=2,
     )
-    uvicorn.Server(config).run()
+    # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a clean stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
 
 
 @app.command()

@@ -119,7 +119,7 @@ def black_like(frame: av.VideoFrame) -> av.VideoFrame:
     return black
 
 
-def test_pattern(width: int, height: int, index: int) -> np.ndarray:
+def moving_pattern(width: int, height: int, index: int) -> np.ndarray:
     """A colourful moving pattern (RGB), for sources that have no camera."""
     y, x = np.mgrid[0:height, 0:width]
     shift = index * 4

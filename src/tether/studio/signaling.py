@@ -110,8 +110,7 @@ class SignalingClient:
                 future = self._pending.pop(str(msg.get("request_id")), None)
                 if future is not None and not future.done():
                     future.set_result(msg)
-            rcvd = self._ws.close_rcvd
-            reason = _describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+            reason = _describe_close(self._ws.close_code, self._ws.close_reason or "")
         except ConnectionClosed as exc:
             rcvd = exc.rcvd
             reason = _describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")

@@ -66,6 +66,8 @@ class Worker:
         self.sessions[session.id] = session
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+            if not any(t.kind == "video" for t in pc.getTransceivers()):
+                raise ValueError("the offer has no video track")
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception:
             if not resumed:

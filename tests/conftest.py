@@ -1,0 +1,29 @@
+"""Shared fixtures: real worker and studio processes on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import Services
+
+
+@pytest.fixture
+def services(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Services]:
+    svc = Services(tmp_path)
+    yield svc
+    svc.close()
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        for service in svc.started:
+            print(f"--- {service.name} log ({service.log.name}) ---\n{service.output()[-4000:]}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -1,0 +1,173 @@
+"""Helpers for tests: real worker and studio processes on loopback, and waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from tether.rtc import use_ice_hosts
+from tether.runner import free_port
+
+use_ice_hosts("loopback")  # tests never leave this machine
+
+T = TypeVar("T")
+
+
+@dataclass
+class Service:
+    """A tether process started by a test."""
+
+    name: str
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+    token: str | None = None
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, sig: int = signal.SIGTERM, wait_s: float = 10) -> int:
+        if self.proc.poll() is None:
+            with _suppress_lookup():
+                os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class _suppress_lookup:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return exc[0] is ProcessLookupError
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 30) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {deadline_s}s")
+
+
+def spawn(
+    name: str, args: list[str], port: int, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    full_env = {**os.environ, "TETHER_ICE_HOSTS": "loopback", **(env or {})}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tether", *args],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+class Services:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.started: list[Service] = []
+
+    def worker(
+        self, token: str | None = "test-token", port: int | None = None, **env: str
+    ) -> Service:
+        port = port or free_port()
+        args = ["worker", "--port", str(port), "--log-level", "info"]
+        env_vars = {**env, **({"TETHER_WORKER_TOKEN": token} if token else {})}
+        log = self.tmp_path / f"worker-{port}.log"
+        proc = spawn("worker", args, port, log, env_vars)
+        url = f"http://127.0.0.1:{port}"
+        service = Service("worker", url, port, proc, log, token, args, env_vars)
+        self.started.append(service)
+        wait_http(f"{url}/health", proc)
+        return service
+
+    def restart(self, service: Service) -> Service:
+        """Start the same worker again on the same port (after it was killed)."""
+        service.stop(signal.SIGKILL)
+        proc = spawn(service.name, service.args, service.port, service.log, service.env)
+        service.proc = proc
+        wait_http(f"{service.url}/health", proc)
+        return service
+
+    def studio(
+        self, worker: Service | None = None, token: str | None = None, **env: str
+    ) -> Service:
+        port = free_port()
+        args = ["studio", "--port", str(port), "--log-level", "info"]
+        if worker is not None:
+            args += ["--worker", worker.url]
+        env_vars = {**env}
+        tok = token if token is not None else (worker.token if worker else None)
+        if tok:
+            env_vars["TETHER_WORKER_TOKEN"] = tok
+        log = self.tmp_path / f"studio-{port}.log"
+        proc = spawn("studio", args, port, log, env_vars)
+        url = f"http://127.0.0.1:{port}"
+        service = Service("studio", url, port, proc, log, tok, args, env_vars)
+        self.started.append(service)
+        wait_http(f"{url}/health", proc)
+        return service
+
+    def close(self) -> None:
+        for service in reversed(self.started):
+            service.stop()
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[T] | T], deadline_s: float, what: str, every_s: float = 0.05
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    last: Any = None
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result  # type: ignore[return-value]
+        last = result
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {deadline_s}s waiting for {what} (last: {last!r})"
+            )
+        await asyncio.sleep(every_s)
+
+
+async def get_status(studio: Service) -> dict[str, Any]:
+    async with httpx.AsyncClient() as http:
+        return (await http.get(f"{studio.url}/api/v1/cloud/status", timeout=5)).json()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(12)

@@ -1,0 +1,47 @@
+"""The aiortc/aioice adapter: pins what it reaches into."""
+
+import aioice.ice
+import pytest
+
+from tether import rtc
+
+
+def test_loopback_mode_patches_and_restores_host_addresses() -> None:
+    try:
+        rtc.use_ice_hosts("loopback")
+        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
+        rtc.use_ice_hosts("all")
+        assert aioice.ice.get_host_addresses is rtc._original_get_host_addresses
+    finally:
+        rtc.use_ice_hosts("loopback")
+
+
+async def test_peer_connection_has_no_hidden_stun_server() -> None:
+    pc = rtc.create_peer_connection()
+    try:
+        pc.addTransceiver("video")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate")]
+        assert candidates and all("127.0.0.1" in c and "typ host" in c for c in candidates)
+    finally:
+        await pc.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "hosts", "expected"),
+    [
+        ("auto", ["127.0.0.1", "localhost"], "loopback"),
+        ("auto", ["127.0.0.1", "gpu.example.com"], "all"),
+        ("auto", ["::1"], "loopback"),
+        ("all", ["127.0.0.1"], "all"),
+        ("loopback", ["10.1.1.1"], "loopback"),
+    ],
+)
+def test_resolve_mode(mode: str, hosts: list[str], expected: str) -> None:
+    assert rtc.resolve_ice_mode(mode, hosts) == expected
+
+
+def test_bad_mode() -> None:
+    with pytest.raises(ValueError, match="auto, loopback or all"):
+        rtc.resolve_ice_mode("some", [])
