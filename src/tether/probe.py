@@ -16,6 +16,7 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from tether.media import FrameSlot
 from tether.tasks import TaskOwner
 
 ID_BITS = 16
@@ -99,19 +100,26 @@ class FrameSink:
     last_id: int | None = None
     keep_rgb: bool = True
 
+    _seen: set[int] = field(default_factory=set)
+
+    def record(self, frame: av.VideoFrame) -> None:
+        now = time.monotonic()
+        self.frames += 1
+        self.received_at.append(now)
+        luma = frame.to_ndarray(format="gray")
+        self.last_id = read_id(luma, self.inverted)
+        sent = self.source.sent_at.get(self.last_id) if self.source is not None else None
+        # Count each frame number once: a held (repeated) frame is not a new round trip.
+        if sent is not None and self.last_id not in self._seen:
+            self._seen.add(self.last_id)
+            self.latencies_ms.append((now - sent) * 1000)
+        if self.keep_rgb:
+            self.last_rgb = frame.to_ndarray(format="rgb24")
+
     async def consume(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
-                now = time.monotonic()
-                self.frames += 1
-                self.received_at.append(now)
-                luma = frame.to_ndarray(format="gray")
-                self.last_id = read_id(luma, self.inverted)
-                if self.source is not None and self.last_id in self.source.sent_at:
-                    self.latencies_ms.append((now - self.source.sent_at[self.last_id]) * 1000)
-                if self.keep_rgb:
-                    self.last_rgb = frame.to_ndarray(format="rgb24")
+                self.record(await track.recv())
         except MediaStreamError:
             return
 
@@ -120,6 +128,18 @@ class FrameSink:
         if len(times) < 2:
             return 0.0
         return (len(times) - 1) / (times[-1] - times[0])
+
+
+class RecordingSlot(FrameSlot):
+    """A frame slot that also hands every frame to a sink (for a WorkerPeer's output)."""
+
+    def __init__(self, sink: FrameSink) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def put(self, frame: av.VideoFrame) -> None:
+        super().put(frame)
+        self.sink.record(frame)
 
 
 class StudioClient:

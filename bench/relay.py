@@ -1,0 +1,161 @@
+"""Relay benchmark: client -> studio -> worker -> studio -> client, side by side with
+client -> worker directly, in one run. Prints one JSON line.
+
+    python bench/relay.py [--seconds 20] [--fps 30] [--size 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tether.probe import FrameSink, NumberedSource, RecordingSlot, StudioClient
+from tether.rtc import use_ice_hosts
+from tether.runner import free_port
+from tether.studio.signaling import SignalingClient
+from tether.studio.worker_peer import WorkerPeer
+
+WARMUP_S = 2.0
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tether", *args, "--log-level", "warning"],
+        env={**os.environ, "TETHER_ICE_HOSTS": "loopback", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{args[0]} did not start")
+
+
+def summarize(sink: FrameSink, since: float, cpu: dict[str, float], seconds: float) -> dict:
+    lat = sorted(sink.latencies_ms[-int(seconds * 40) :])
+    q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float("nan")] * 99
+    return {
+        "fps": round(sink.fps_since(since), 2),
+        "frames": sum(1 for t in sink.received_at if t >= since),
+        "p50_ms": round(statistics.median(lat), 1) if lat else None,
+        "p95_ms": round(q[94], 1),
+        "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+        "cpu_ms_per_frame": round(
+            1000 * sum(cpu.values()) / max(sum(1 for t in sink.received_at if t >= since), 1), 2
+        ),
+    }
+
+
+async def measure(run, pids: dict[str, int | None], seconds: float) -> dict:
+    sink, stop = await run()
+    await asyncio.sleep(WARMUP_S)
+    sink.latencies_ms.clear()
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    since = time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    result = summarize(sink, since, cpu, seconds)
+    await stop()
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--fps", type=float, default=30)
+    parser.add_argument("--size", type=int, default=512)
+    opts = parser.parse_args()
+    use_ice_hosts("loopback")
+    token = secrets.token_urlsafe(12)
+    wport, sport = free_port(), free_port()
+    worker_url, studio_url = f"http://127.0.0.1:{wport}", f"http://127.0.0.1:{sport}"
+    worker = start(["worker", "--port", str(wport)], {"TETHER_WORKER_TOKEN": token}, worker_url)
+    studio = start(
+        ["studio", "--port", str(sport), "--worker", worker_url],
+        {"TETHER_WORKER_TOKEN": token},
+        studio_url,
+    )
+    try:
+
+        async def direct():
+            source = NumberedSource(opts.size, opts.size, opts.fps)
+            sink = FrameSink(source=source, keep_rgb=False)
+            signaling = SignalingClient(worker_url, token)
+            await signaling.connect(10)
+            peer = WorkerPeer(source, RecordingSlot(sink))
+            await peer.start(signaling, {"pipeline": "passthrough"}, 1)
+
+            async def stop():
+                await peer.close()
+                await signaling.close()
+
+            return sink, stop
+
+        async def relay():
+            source = NumberedSource(opts.size, opts.size, opts.fps)
+            sink = FrameSink(source=source, keep_rgb=False)
+            client = StudioClient(studio_url, source, sink)
+            await client.start({"pipeline": "passthrough"})
+            return sink, client.close
+
+        direct_result = await measure(
+            direct, {"client": None, "worker": worker.pid}, opts.seconds
+        )
+        relay_result = await measure(
+            relay, {"client": None, "studio": studio.pid, "worker": worker.pid}, opts.seconds
+        )
+    finally:
+        for proc in (studio, worker):
+            proc.terminate()
+            proc.wait(10)
+    d50, r50 = direct_result["p50_ms"], relay_result["p50_ms"]
+    print(
+        json.dumps(
+            {
+                "bench": "relay",
+                "size": f"{opts.size}x{opts.size}",
+                "target_fps": opts.fps,
+                "seconds": opts.seconds,
+                "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+                "direct": direct_result,
+                "relay": relay_result,
+                "added_p50_ms": round(r50 - d50, 1) if d50 and r50 else None,
+                "ratio_p50": round(r50 / d50, 2) if d50 and r50 else None,
+                "targets": {
+                    "relay_fps_at_least_28": relay_result["fps"] >= 28,
+                    "relay_p50_at_most_2x_direct_plus_10ms": bool(
+                        d50 and r50 and r50 <= 2 * d50 + 10
+                    ),
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
