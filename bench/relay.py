@@ -30,6 +30,10 @@ from tether.studio.worker_peer import WorkerPeer
 WARMUP_S = 2.0
 
 
+def machine() -> str:
+    return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
 def cpu_seconds(pid: int | None = None) -> float:
     if pid is None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -123,9 +127,7 @@ async def main() -> None:
             await client.start({"pipeline": "passthrough"})
             return sink, client.close
 
-        direct_result = await measure(
-            direct, {"client": None, "worker": worker.pid}, opts.seconds
-        )
+        direct_result = await measure(direct, {"client": None, "worker": worker.pid}, opts.seconds)
         relay_result = await measure(
             relay, {"client": None, "studio": studio.pid, "worker": worker.pid}, opts.seconds
         )
@@ -141,7 +143,7 @@ async def main() -> None:
                 "size": f"{opts.size}x{opts.size}",
                 "target_fps": opts.fps,
                 "seconds": opts.seconds,
-                "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+                "machine": machine(),
                 "direct": direct_result,
                 "relay": relay_result,
                 "added_p50_ms": round(r50 - d50, 1) if d50 and r50 else None,
