@@ -1,0 +1,226 @@
+"""The link supervisor: one explicit state machine per link.
+
+It knows nothing about aiortc: a Connector does the work of one try, and the
+supervisor decides when to try, counts tries against the schedule, and publishes
+every transition as a typed event. Time comes from a Clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from tether.clock import Clock
+from tether.studio.backoff import BackoffSchedule
+from tether.tasks import TaskOwner
+
+logger = logging.getLogger(__name__)
+
+
+class LinkState(StrEnum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+    CLOSING = "closing"
+
+
+@dataclass(frozen=True)
+class LinkEvent:
+    """A transition. ``kind`` is what apps subscribe to: connecting, connected,
+    reconnecting, reconnected, failed, closing, disconnected."""
+
+    kind: str
+    old: LinkState
+    new: LinkState
+    reason: str
+    at: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "from": self.old.value,
+            "to": self.new.value,
+            "reason": self.reason,
+            "at": self.at,
+        }
+
+
+class FatalLinkError(Exception):
+    """Trying again cannot help (e.g. the worker rejected the token)."""
+
+
+class Connector(Protocol):
+    async def establish(self, attempt: int) -> None:
+        """One try: make the link healthy or raise. Returns only once it is."""
+
+    def healthy(self) -> bool:
+        """Whether the link is healthy right now (a pending try is then abandoned)."""
+
+    async def teardown(self) -> None:
+        """Close everything (the user asked to disconnect)."""
+
+
+class LinkSupervisor:
+    def __init__(
+        self,
+        connector: Connector,
+        schedule: BackoffSchedule,
+        clock: Clock,
+        stable_s: float = 5.0,
+    ) -> None:
+        self.connector = connector
+        self.schedule = schedule
+        self.clock = clock
+        self.stable_s = stable_s  # a loss sooner than this after recovery continues the episode
+        self.state = LinkState.IDLE
+        self.error: str | None = None
+        self.attempt = 0  # the try in progress or next, 1-based; 0 when none
+        self.next_retry_at: float | None = None
+        self.outages = 0
+        self.reconnects = 0
+        self.last_outage_s: float | None = None
+        self.history: list[LinkEvent] = []
+        self.listeners: list[Callable[[LinkEvent], None]] = []
+        self.on_change: Callable[[], None] | None = None  # attempt or countdown changed
+        self._tries_used = 0
+        self._connected_at: float | None = None
+        self._outage_started: float | None = None
+        self._tasks = TaskOwner("supervisor")
+        self._run: asyncio.Task[Any] | None = None
+
+    # --- events ---
+    def _transition(self, new: LinkState, reason: str, kind: str | None = None) -> None:
+        old = self.state
+        self.state = new
+        logger.info("link %s -> %s: %s", old.value, new.value, reason)
+        event = LinkEvent(kind or new.value, old, new, reason)
+        self.history = [*self.history[-49:], event]
+        for listener in list(self.listeners):
+            listener(event)
+        self._notify()
+
+    @property
+    def trying(self) -> bool:
+        return self._run is not None and not self._run.done()
+
+    @property
+    def next_retry_in_s(self) -> float | None:
+        if self.next_retry_at is None:
+            return None
+        return max(0.0, self.next_retry_at - self.clock.now())
+
+    # --- commands ---
+    async def start(self) -> None:
+        """Connect (again) from any state: a fresh episode."""
+        await self._tasks.cancel(self._run)
+        self.error = None
+        self._tries_used = 0
+        self.attempt = 1
+        self._transition(LinkState.CONNECTING, "connect requested")
+        self._run = self._tasks.spawn(self._schedule(initial=True), "connect")
+
+    async def retry(self) -> None:
+        """Start the schedule over now (the user's Retry)."""
+        if self.state in (LinkState.IDLE, LinkState.CLOSING):
+            raise RuntimeError("not connected to a worker")
+        await self._tasks.cancel(self._run)
+        self._tries_used = 0
+        self.attempt = 1
+        if self._outage_started is None:
+            self._outage_started = self.clock.now()
+        self._transition(LinkState.RECONNECTING, "retry requested", "reconnecting")
+        self._run = self._tasks.spawn(self._schedule(initial=False), "retry")
+
+    def lost(self, reason: str) -> None:
+        """Something noticed the link is down. Only a connected link starts an episode:
+        during a try, the try itself finds out."""
+        if self.state != LinkState.CONNECTED:
+            return
+        now = self.clock.now()
+        if self._connected_at is None or now - self._connected_at >= self.stable_s:
+            self._tries_used = 0  # a new episode; a quick relapse keeps counting
+        self.outages += 1
+        self._outage_started = now
+        self.error = reason
+        self.attempt = self._tries_used + 1
+        self._transition(LinkState.RECONNECTING, reason, "reconnecting")
+        self._run = self._tasks.spawn(self._schedule(initial=False), "reconnect")
+
+    async def stop(self) -> None:
+        """The user's disconnect: cancel and await any try, close, end idle. Never an error."""
+        if self.state == LinkState.IDLE:
+            return
+        self._transition(LinkState.CLOSING, "disconnect requested")
+        await self._tasks.cancel(self._run)
+        self.next_retry_at = None
+        self.attempt = 0
+        await self.connector.teardown()
+        self.error = None
+        self._outage_started = None
+        self._transition(LinkState.IDLE, "disconnected by user", "disconnected")
+
+    async def close(self) -> None:
+        await self.stop()
+        await self._tasks.close()
+
+    # --- the schedule ---
+    async def _schedule(self, initial: bool) -> None:
+        last_error = "no try made"
+        while self._tries_used < self.schedule.tries:
+            index = self._tries_used
+            self.attempt = index + 1
+            delay = self.schedule.delay(index)
+            self.next_retry_at = self.clock.now() + delay
+            self._notify()
+            await self.clock.sleep(delay)
+            self.next_retry_at = None
+            if not initial and self.connector.healthy():
+                self._recovered("recovered before the next try; try abandoned")
+                return
+            self._tries_used += 1
+            try:
+                await self.connector.establish(self.attempt)
+            except FatalLinkError as exc:
+                self._fail(str(exc))
+                return
+            except Exception as exc:  # any failure of one try: count it and go on
+                last_error = str(exc) or type(exc).__name__
+                logger.info("try %d/%d failed: %s", self.attempt, self.schedule.tries, last_error)
+                self.error = last_error
+                continue
+            self._recovered("worker reachable" if initial else "media and parameters back")
+            return
+        self._fail(
+            f"{last_error}. Gave up after {self.schedule.tries} tries; "
+            "check the worker, then press Retry."
+        )
+
+    def _recovered(self, reason: str) -> None:
+        now = self.clock.now()
+        was = self.state
+        self.attempt = 0
+        self.error = None
+        # Only a recovery opens a window in which a relapse continues the same episode.
+        self._connected_at = now if was == LinkState.RECONNECTING else None
+        if was == LinkState.RECONNECTING:
+            self.reconnects += 1
+            if self._outage_started is not None:
+                self.last_outage_s = now - self._outage_started
+        self._outage_started = None
+        kind = "reconnected" if was == LinkState.RECONNECTING else "connected"
+        self._transition(LinkState.CONNECTED, reason, kind)
+
+    def _fail(self, error: str) -> None:
+        self.error = error
+        self.next_retry_at = None
+        self._transition(LinkState.FAILED, error)
+
+    def _notify(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
