@@ -93,8 +93,14 @@ def _first_error(exc: ValidationError) -> str:
 
 
 # --- worker -> studio (signaling) ---
-def ready(connection_id: str, pipelines: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "ready", "connection_id": connection_id, "pipelines": pipelines}
+def ready(connection_id: str, instance_id: str, pipelines: list[dict[str, Any]]) -> dict[str, Any]:
+    # instance_id changes when the worker process restarts: its media sessions are gone.
+    return {
+        "type": "ready",
+        "connection_id": connection_id,
+        "instance_id": instance_id,
+        "pipelines": pipelines,
+    }
 
 
 def answer(request_id: str | None, sdp: str, session_id: str, resumed: bool) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tether.studio.supervisor import LinkState
 from tests.unit.test_supervisor import make
+from tether.studio.supervisor import LinkState
 
 
 class SupervisorMachine(RuleBasedStateMachine):

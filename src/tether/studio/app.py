@@ -144,6 +144,13 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
         await studio.link.debug_drop_media()
         return studio.status()
 
+    @app.post("/api/v1/cloud/debug/disconnect-signaling")
+    async def debug_disconnect_signaling() -> dict[str, Any]:
+        if not settings.debug_endpoints:
+            raise HTTPException(404, "Not Found")
+        await studio.link.debug_drop_signaling()
+        return studio.status()
+
     # --- stream ---
     @app.post("/api/v1/webrtc/offer")
     async def offer(body: OfferBody) -> dict[str, Any]:

@@ -1,61 +1,38 @@
 """The link to the worker: a signaling socket plus, while a stream runs, a peer
-connection. Its state is one explicit enum; every transition is an event."""
+connection. This is the supervisor's Connector: it does one try at a time and
+reports losses; the supervisor owns the state.
+
+Loss is detected by whichever comes first: the peer connection leaving
+``connected``, the signaling socket closing (WebSocket keepalive included), the
+data-channel heartbeat going unanswered, or the media watchdog (the worker stopped
+sending frames while ours flow and the heartbeat still answers)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from tether.clock import Clock, MonotonicClock
 from tether.config import StudioSettings
 from tether.media import FrameSlot, Signal, SlotTrack
+from tether.protocol import heartbeat_ping
+from tether.studio.backoff import BackoffSchedule
 from tether.studio.parameters import ParameterStore
-from tether.studio.signaling import SignalingClient, SignalingError
+from tether.studio.signaling import AuthError, SignalingClient, SignalingError
+from tether.studio.supervisor import FatalLinkError, LinkEvent, LinkState, LinkSupervisor
 from tether.studio.worker_peer import WorkerPeer
 from tether.tasks import TaskOwner
 
+__all__ = ["LinkEvent", "LinkState", "WorkerLink"]
+
 logger = logging.getLogger(__name__)
 
-
-class LinkState(StrEnum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    FAILED = "failed"
-    CLOSING = "closing"
-
-
-@dataclass(frozen=True)
-class LinkEvent:
-    """A state transition. ``kind`` is the typed event apps subscribe to:
-    connecting, connected, reconnecting, reconnected, failed, disconnected, closing."""
-
-    kind: str
-    old: LinkState
-    new: LinkState
-    reason: str
-    at: float = field(default_factory=time.time)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "from": self.old.value,
-            "to": self.new.value,
-            "reason": self.reason,
-            "at": self.at,
-        }
-
-
-@dataclass
-class LinkStats:
-    outages: int = 0
-    reconnects: int = 0
-    last_outage_s: float | None = None
+# The worker stopped sending frames while ours flow for this long: a media stall.
+MEDIA_STALL_S = 2.0
+# Our own frames count as flowing if the newest is at most this old.
+SOURCE_FRESH_S = 0.5
 
 
 class WorkerLink:
@@ -65,13 +42,17 @@ class WorkerLink:
         source: FrameSlot,
         processed: FrameSlot,
         params: ParameterStore,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
         self.processed = processed
         self.params = params
-        self.state = LinkState.IDLE
-        self.error: str | None = None
+        self.clock = clock or MonotonicClock()
+        schedule = BackoffSchedule(settings.reconnect_delays, settings.reconnect_jitter)
+        self.supervisor = LinkSupervisor(self, schedule, self.clock)
+        self.supervisor.listeners.append(self._on_event)
+        self.supervisor.on_change = self.notify
         self.webrtc_error: str | None = None
         self.connect_stage: str | None = None
         self.worker_url: str | None = None
@@ -79,167 +60,267 @@ class WorkerLink:
         self.signaling: SignalingClient | None = None
         self.peer: WorkerPeer | None = None
         self.streaming = False
-        self.pipelines: list[dict[str, Any]] = []  # last catalog the worker sent
-        self.stats = LinkStats()
-        self.history: list[LinkEvent] = []
-        self.listeners: list[Callable[[LinkEvent], None]] = []
-        self.changed = Signal()  # any status change (state, ack, media)
+        self.pipelines: list[dict[str, Any]] = []  # the last catalog the worker sent
+        self.changed = Signal()  # any status change
+        self._instance_id: str | None = None
+        self._resume_id: str | None = None
+        self._media_lock = asyncio.Lock()
         self._tasks = TaskOwner("link")
-        self._main: asyncio.Task[Any] | None = None
+        self._monitor: asyncio.Task[Any] | None = None
 
-    # --- state ---
-    def _transition(self, new: LinkState, reason: str, kind: str | None = None) -> None:
-        old = self.state
-        if old == new:
-            return
-        self.state = new
-        logger.info("link %s -> %s: %s", old.value, new.value, reason)
-        event = LinkEvent(kind or new.value, old, new, reason)
-        self.history = [*self.history[-49:], event]
-        for listener in list(self.listeners):
-            listener(event)
-        self.notify()
+    # --- what the status shows ---
+    @property
+    def state(self) -> LinkState:
+        return self.supervisor.state
 
-    def notify(self) -> None:
-        self.changed.fire()
+    @property
+    def error(self) -> str | None:
+        return self.webrtc_error or self.supervisor.error
+
+    @property
+    def listeners(self) -> list[Callable[[LinkEvent], None]]:
+        return self.supervisor.listeners
 
     @property
     def webrtc_connected(self) -> bool:
         return self.peer is not None and self.peer.state == "connected"
 
     @property
-    def media_live(self) -> bool:
-        return self.state == LinkState.CONNECTED and self.webrtc_connected
-
-    @property
     def session_id(self) -> str | None:
         return self.peer.session_id if self.peer else None
 
+    def media_healthy(self) -> bool:
+        peer = self.peer
+        return (
+            peer is not None
+            and peer.state == "connected"
+            and peer.channel_open
+            and peer.silent_for() <= self.settings.heartbeat_timeout_s
+            and not self._stalled()
+        )
+
+    def _stalled(self) -> bool:
+        now = self.clock.now()
+        src, out = self.source.updated_at, self.processed.updated_at
+        peer = self.peer
+        if src is None or peer is None or now - src > SOURCE_FRESH_S:
+            return False
+        since = max(out or 0.0, peer.started_at)
+        return now - since > MEDIA_STALL_S
+
+    def notify(self) -> None:
+        self.changed.fire()
+
     # --- commands ---
     async def connect(self, worker_url: str, token: str | None) -> None:
-        """(Re)connect to a worker in the background; status tells how it goes."""
-        await self._stop_all()
+        """Connect (or switch) to a worker; runs in the background."""
+        await self.supervisor.stop()
         self.worker_url, self._token = worker_url, token
-        self.error = self.webrtc_error = None
-        self._transition(LinkState.CONNECTING, f"connect to {worker_url}")
-        self._main = self._tasks.spawn(self._establish(), "establish")
+        self.webrtc_error = None
+        await self.supervisor.start()
 
     async def disconnect(self) -> None:
-        """Intentional: never an error."""
-        if self.state == LinkState.IDLE:
-            return
-        self._transition(LinkState.CLOSING, "disconnect requested")
-        await self._stop_all()
-        self.error = self.webrtc_error = None
-        self.connect_stage = None
-        self._transition(LinkState.IDLE, "disconnected by user", "disconnected")
+        """Intentional: cancels any try, clears the session's parameters, never an error."""
+        await self.supervisor.stop()
+        self.webrtc_error = None
+        self.params.clear()
+        self.notify()
 
     async def reconnect(self) -> None:
-        """Start over with the last worker URL and token."""
-        assert self.worker_url is not None
-        await self.connect(self.worker_url, self._token)
+        if self.state == LinkState.CONNECTED:
+            return
+        await self.supervisor.retry()
+
+    async def set_streaming(self, active: bool) -> None:
+        self.streaming = active
+        if not active:
+            await self._close_peer()
+        elif self.state == LinkState.CONNECTED:
+            self._tasks.spawn(self._media_while_connected(), "media")
+
+    def send_parameters(self) -> None:
+        if self.peer is not None:
+            self.peer.send_parameters(self.params.version, self.params.parameters)
 
     async def debug_drop_media(self) -> None:
         """Close the worker peer connection abruptly, as a network drop would."""
         if self.peer is not None:
             await self.peer.pc.close()
 
-    async def set_streaming(self, active: bool) -> None:
-        self.streaming = active
-        if not active:
-            await self._close_peer()
-        elif self.state == LinkState.CONNECTED and self.peer is None:
-            self._tasks.spawn(self._start_media_or_fail(), "media")
+    async def debug_drop_signaling(self) -> None:
+        if self.signaling is not None:
+            await self.signaling.abort()
 
-    def send_parameters(self) -> None:
-        if self.peer is not None:
-            self.peer.send_parameters(self.params.version, self.params.parameters)
-
-    # --- work ---
-    async def _establish(self) -> None:
-        try:
-            await self._open_signaling()
-            if self.streaming:
-                await self._start_media()
-        except SignalingError as exc:
-            self._fail(str(exc))
-            return
-        self.connect_stage = None
-        self._transition(LinkState.CONNECTED, "worker reachable")
-
-    async def _open_signaling(self) -> None:
+    # --- Connector: one try ---
+    async def establish(self, attempt: int) -> None:
         assert self.worker_url is not None
-        self.connect_stage = "signaling"
-        self.notify()
-        client = SignalingClient(self.worker_url, self._token)
-        await client.connect(self.settings.connect_timeout_s)
+        restarted = False
+        if self.signaling is None or not self.signaling.is_open:
+            restarted = await self._open_signaling()
+        if self.streaming:
+            async with self._media_lock:
+                if restarted or not self.media_healthy():
+                    await self._build_media()
+                await self._await_flow()
+        self.connect_stage = None
+        self.webrtc_error = None
+
+    def healthy(self) -> bool:
+        signaling_up = self.signaling is not None and self.signaling.is_open
+        return signaling_up and (not self.streaming or self.media_healthy())
+
+    async def teardown(self) -> None:
+        await self._close_peer()
+        await self._close_signaling()
+        self.connect_stage = None
+        self._resume_id = None
+
+    # --- the work ---
+    async def _open_signaling(self) -> bool:
+        """Open the socket; True when the worker process is a new one (sessions gone)."""
+        await self._close_signaling()
+        self._stage("signaling")
+        client = SignalingClient(self.worker_url or "", self._token)
+        try:
+            await client.connect(self.settings.connect_timeout_s)
+        except AuthError as exc:
+            raise FatalLinkError(f"{exc}; check the token") from None
         client.on_close = self._signaling_closed
         self.signaling = client
         self.pipelines = list(client.ready.get("pipelines", []))
+        restarted = self._instance_id is not None and client.instance_id != self._instance_id
+        self._instance_id = client.instance_id
+        if restarted:
+            logger.info("the worker restarted; its sessions are gone")
+            self._resume_id = None
+        return restarted
 
-    async def _start_media_or_fail(self) -> None:
-        try:
-            await self._start_media()
-        except SignalingError as exc:
-            self._fail(str(exc))
-
-    async def _start_media(self) -> None:
+    async def _build_media(self) -> None:
+        """A new peer connection, resuming the worker's warm session if it has one."""
         assert self.signaling is not None
-        self.connect_stage = "offer"
-        self.notify()
-        peer = WorkerPeer(SlotTrack(self.source), self.processed)
-        peer.on_state = self._peer_state
+        await self._close_peer()
+        self._stage("offer")
+        peer = WorkerPeer(SlotTrack(self.source), self.processed, now=self.clock.now)
+        peer.on_state = lambda state: self._peer_state(peer, state)
         peer.on_ack = self._acked
         self.peer = peer
         await peer.start(
             self.signaling,
             self.params.parameters,
             self.params.version,
+            resume_session_id=self._resume_id,
             wait_s=self.settings.connect_timeout_s,
         )
-        self.connect_stage = "ice"
-        self.notify()
+        self._resume_id = peer.session_id
+        self._stage("ice")
         if not await peer.wait_connected(self.settings.connect_timeout_s):
             raise SignalingError(
-                f"media path to the worker did not connect within "
+                f"the media path to the worker did not connect within "
                 f"{self.settings.connect_timeout_s:g}s (ICE/DTLS)"
             )
-        self.connect_stage = None
-        self.webrtc_error = None
-        self.notify()
+        await self._tasks.cancel(self._monitor)
+        self._monitor = self._tasks.spawn(self._watch(peer), "heartbeat")
+
+    async def _await_flow(self) -> None:
+        """Recovered means processed frames flow and the worker has the latest parameters."""
+        peer = self.peer
+        assert peer is not None
+        self._stage("first frame")
+        seq = self.processed.seq
+        deadline = self.clock.now() + self.settings.connect_timeout_s
+        while True:
+            if self.params.acked_version < self.params.version and peer.channel_open:
+                peer.send_parameters(self.params.version, self.params.parameters)
+            frames_ok = self.processed.seq > seq or not self._source_flowing()
+            if frames_ok and self.params.in_sync:
+                return
+            if peer.state in ("failed", "closed"):
+                raise SignalingError(f"media connection {peer.state} while recovering")
+            if self.clock.now() > deadline:
+                what = "processed frames" if not frames_ok else "a parameter acknowledgement"
+                raise SignalingError(f"no {what} from the worker after reconnecting")
+            await self.clock.sleep(0.02)
+
+    def _source_flowing(self) -> bool:
+        src = self.source.updated_at
+        return src is not None and self.clock.now() - src <= SOURCE_FRESH_S
+
+    async def _watch(self, peer: WorkerPeer) -> None:
+        """Heartbeat pings; report a loss when pongs stop or the worker's frames stop."""
+        interval = self.settings.heartbeat_interval_s
+        tick = min(interval, 0.1)
+        seq, next_ping = 0, self.clock.now()
+        while peer is self.peer:
+            now = self.clock.now()
+            if now >= next_ping:
+                seq += 1
+                peer.send(heartbeat_ping(seq, now))
+                next_ping = now + interval
+            if self.state == LinkState.CONNECTED:
+                silent = peer.silent_for()
+                if silent > self.settings.heartbeat_timeout_s:
+                    self._media_lost(f"heartbeat: no answer from the worker for {silent:.1f}s")
+                elif self._stalled():
+                    self._media_lost(
+                        "the worker stopped sending frames while ours flow "
+                        "(its heartbeat still answers: the pipeline may be stuck)"
+                    )
+            await self.clock.sleep(tick)
+
+    async def _media_while_connected(self) -> None:
+        """A stream started while connected: set up media; a failure is a loss."""
+        try:
+            async with self._media_lock:
+                if self.state != LinkState.CONNECTED or not self.streaming:
+                    return
+                if not self.media_healthy():
+                    await self._build_media()
+                    self._stage(None)
+        except (SignalingError, OSError) as exc:
+            self._media_lost(str(exc))
+
+    def _on_event(self, event: LinkEvent) -> None:
+        if event.new == LinkState.CONNECTED:
+            self.webrtc_error = None
+        if event.new == LinkState.CONNECTED and self.streaming and self.peer is None:
+            self._tasks.spawn(self._media_while_connected(), "media")
 
     def _acked(self, version: int) -> None:
         self.params.ack(version)
         self.notify()
 
-    def _peer_state(self, state: str) -> None:
-        if state in ("failed", "closed") and self.state == LinkState.CONNECTED:
-            self.webrtc_error = f"media connection to the worker {state}"
-            self._fail(self.webrtc_error)
+    def _peer_state(self, peer: WorkerPeer, state: str) -> None:
+        if peer is self.peer and state in ("failed", "closed"):
+            self._media_lost(f"media connection to the worker {state}")
+        self.notify()
+
+    def _media_lost(self, reason: str) -> None:
+        if self.state == LinkState.CONNECTED:
+            self.webrtc_error = reason
+        self.supervisor.lost(reason)
         self.notify()
 
     def _signaling_closed(self, reason: str) -> None:
-        if self.state in (LinkState.CONNECTED, LinkState.CONNECTING):
-            self._fail(f"lost the worker: {reason}")
+        self.supervisor.lost(f"lost the worker: {reason}")
+        self.notify()
 
-    def _fail(self, error: str) -> None:
-        self.error = error
-        self.stats.outages += 1
-        self._transition(LinkState.FAILED, error)
+    def _stage(self, stage: str | None) -> None:
+        self.connect_stage = stage
+        self.notify()
 
     async def _close_peer(self) -> None:
         peer, self.peer = self.peer, None
+        await self._tasks.cancel(self._monitor)
         if peer is not None:
             await peer.close()
             self.notify()
 
-    async def _stop_all(self) -> None:
-        await self._tasks.cancel(self._main)
-        await self._close_peer()
+    async def _close_signaling(self) -> None:
         signaling, self.signaling = self.signaling, None
         if signaling is not None:
             await signaling.close()
 
     async def close(self) -> None:
+        await self.supervisor.close()
         await self._tasks.close()
-        await self._stop_all()
+        await self.teardown()

@@ -47,8 +47,10 @@ def _describe_close(code: int | None, reason: str) -> str:
 
 
 class SignalingClient:
-    def __init__(self, worker_url: str, token: str | None) -> None:
+    def __init__(self, worker_url: str, token: str | None, keepalive_s: float = 2.0) -> None:
         self.url = signaling_url(worker_url)
+        # WebSocket pings: a silent worker closes the socket within ~2 keepalive periods.
+        self._keepalive_s = keepalive_s
         self._token = token
         self._ws: ClientConnection | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -63,13 +65,26 @@ class SignalingClient:
     def connection_id(self) -> str | None:
         return self.ready.get("connection_id")
 
+    @property
+    def instance_id(self) -> str | None:
+        return self.ready.get("instance_id")
+
+    @property
+    def is_open(self) -> bool:
+        return self._ws is not None and not self.closed.is_set()
+
     async def connect(self, wait_s: float) -> dict[str, Any]:
         """Open the socket and wait for the worker's ``ready``."""
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
             async with asyncio.timeout(wait_s):
                 self._ws = await connect(
-                    self.url, additional_headers=headers, open_timeout=None, max_size=2**22
+                    self.url,
+                    additional_headers=headers,
+                    open_timeout=None,
+                    max_size=2**22,
+                    ping_interval=self._keepalive_s,
+                    ping_timeout=self._keepalive_s * 1.5,
                 )
                 first = json.loads(await self._ws.recv())
         except TimeoutError:
@@ -156,6 +171,11 @@ class SignalingClient:
         """Send text as is (tests use it for malformed messages)."""
         assert self._ws is not None
         await self._ws.send(text)
+
+    async def abort(self) -> None:
+        """Drop the socket without a closing handshake, as a network failure would."""
+        if self._ws is not None:
+            self._ws.transport.abort()
 
     async def close(self) -> None:
         self.on_close = None

@@ -38,7 +38,8 @@ class Studio:
 
     # --- stream ---
     def output_live(self) -> bool:
-        if not self.link.media_live:
+        """Whether the client sees the worker's frames (else the fallback)."""
+        if not self.link.media_healthy():
             return False
         src, out = self.source.updated_at, self.processed.updated_at
         return not (src is not None and (out is None or src - out > STALL_S))
@@ -99,12 +100,13 @@ class Studio:
     # --- status ---
     def status(self) -> dict[str, Any]:
         link = self.link
+        sup = link.supervisor
         peer = link.peer
-        error = link.webrtc_error or link.error
+        error = link.error
         output = self.stream.output if self.stream else None
         return {
             "state": link.state.value,
-            "connected": link.signaling is not None and not link.signaling.closed.is_set(),
+            "connected": link.signaling is not None and link.signaling.is_open,
             "connecting": link.state in (LinkState.CONNECTING, LinkState.RECONNECTING),
             "error": error,
             "connect_stage": link.connect_stage,
@@ -113,12 +115,12 @@ class Studio:
             "webrtc_connected": link.webrtc_connected,
             "webrtc_error": link.webrtc_error,
             "webrtc_reconnecting": link.state == LinkState.RECONNECTING,
-            "reconnect_attempt": 0,
-            "next_retry_in_s": None,
+            "reconnect_attempt": sup.attempt if link.state == LinkState.RECONNECTING else 0,
+            "next_retry_in_s": _round(sup.next_retry_in_s),
             "params_version": self.params.version,
             "params_acked_version": self.params.acked_version,
             "params_error": peer.params_error if peer else None,
-            "last_outage_s": link.stats.last_outage_s,
+            "last_outage_s": _round(sup.last_outage_s),
             "session_id": link.session_id,
             "stream_id": self.stream.id if self.stream else None,
             "streaming": self.stream is not None,
@@ -132,12 +134,16 @@ class Studio:
                 "fps_in": round(self.source.fps, 1),
                 "fps_out": round(self.processed.fps, 1),
                 "heartbeat_rtt_ms": round(peer.rtt_ms, 2) if peer and peer.rtt_ms else None,
-                "outages": link.stats.outages,
-                "reconnects": link.stats.reconnects,
+                "outages": sup.outages,
+                "reconnects": sup.reconnects,
             },
-            "events": [e.as_dict() for e in link.history[-10:]],
+            "events": [e.as_dict() for e in sup.history[-10:]],
         }
 
     async def close(self) -> None:
         await self._end_stream("studio shutting down")
         await self.link.close()
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)

@@ -21,8 +21,15 @@ logger = logging.getLogger(__name__)
 
 
 class WorkerPeer:
-    def __init__(self, source: MediaStreamTrack, processed: FrameSlot) -> None:
+    def __init__(
+        self,
+        source: MediaStreamTrack,
+        processed: FrameSlot,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.pc = create_peer_connection()
+        self._now = now
+        self.started_at = now()
         self.processed = processed
         self.session_id: str | None = None
         self.resumed = False
@@ -110,7 +117,7 @@ class WorkerPeer:
                 return
             kind = msg["type"]
             if kind == "pong":
-                now = time.monotonic()
+                now = self._now()
                 self.last_pong_at = now
                 if isinstance(msg.get("t"), int | float):
                     self.rtt_ms = (now - msg["t"]) * 1000.0
@@ -134,6 +141,10 @@ class WorkerPeer:
 
     def send_parameters(self, version: int, parameters: dict[str, Any]) -> bool:
         return self.send(protocol.parameters_message(version, parameters))
+
+    def silent_for(self) -> float:
+        """Seconds since the last pong (or since the start, before the first)."""
+        return self._now() - (self.last_pong_at or self.started_at)
 
     async def close(self) -> None:
         self.on_state = None

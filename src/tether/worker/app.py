@@ -33,6 +33,7 @@ class Worker:
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
+        self.instance_id = uuid.uuid4().hex[:12]
         self.pipelines = load_pipelines()
         self.sessions: dict[str, MediaSession] = {}
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline")
@@ -114,7 +115,9 @@ class SignalingConnection:
             await self.websocket.send_text(protocol.json_dumps(message))
 
     async def run(self) -> None:
-        await self.send(protocol.ready(self.id, self.worker.pipeline_catalog()))
+        await self.send(
+            protocol.ready(self.id, self.worker.instance_id, self.worker.pipeline_catalog())
+        )
         try:
             while True:
                 event = await self.websocket.receive()
