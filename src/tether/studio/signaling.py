@@ -41,6 +41,8 @@ def signaling_url(worker_url: str) -> str:
 
 
 def _describe_close(code: int | None, reason: str) -> str:
+    if code is None:
+        return "signaling socket dropped (no close frame: network or worker gone)"
     if code == protocol.AUTH_FAILED_CLOSE_CODE:
         return f"the worker rejected the token ({reason or 'authentication failed'})"
     return f"signaling socket closed (code {code}{': ' + reason if reason else ''})"

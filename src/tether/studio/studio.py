@@ -39,7 +39,7 @@ class Studio:
     # --- stream ---
     def output_live(self) -> bool:
         """Whether the client sees the worker's frames (else the fallback)."""
-        if not self.link.media_healthy():
+        if self.link.state == LinkState.FAILED or not self.link.media_healthy():
             return False
         src, out = self.source.updated_at, self.processed.updated_at
         return not (src is not None and (out is None or src - out > STALL_S))

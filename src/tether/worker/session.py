@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 from pydantic import ValidationError
 
 from tether import protocol
-from tether.media import FrameSlot, pump
+from tether.media import FrameSlot, Restamper, pump
 from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
 from tether.tasks import TaskOwner
 
@@ -47,13 +47,17 @@ class ProcessedTrack(MediaStreamTrack):
     def __init__(self, session: MediaSession) -> None:
         super().__init__()
         self._session = session
-        self._seq = 0
+        # A resumed session's slot still holds the old stream's last frame: skip it.
+        self._seq = session.input.seq
+        # Our own timestamps: the input's restart with each new peer connection, and
+        # an encoder fails on timestamps that go backwards.
+        self._restamper = Restamper()
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
         self._seq, frame = await self._session.input.newer_than(self._seq)
-        return await self._session.process(frame)
+        return self._restamper.stamp(await self._session.process(frame))
 
 
 class MediaSession:
@@ -110,7 +114,6 @@ class MediaSession:
             if self.process_errors == 1 or self.process_errors % 100 == 0:
                 logger.warning("session %s: pipeline failed: %s", self.id, exc)
             out = frame
-        out.pts, out.time_base = frame.pts, frame.time_base
         self.frames_out += 1
         return out
 
