@@ -62,7 +62,9 @@ class StudioSettings(_Base):
     )
     reconnect_jitter: float = Field(default=0.1, ge=0, le=1)
     heartbeat_interval_s: float = Field(default=0.5, gt=0)
-    heartbeat_timeout_s: float = Field(default=1.5, gt=0)
+    # 0 turns the heartbeat and the media watchdog off: only aiortc's own detection is
+    # left (for comparison benchmarks; it needs ~30 s to notice a silent worker).
+    heartbeat_timeout_s: float = Field(default=1.5, ge=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
 
     @field_validator("reconnect_delays", mode="before")

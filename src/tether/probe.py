@@ -100,6 +100,7 @@ class FrameSink:
     last_id: int | None = None
     keep_rgb: bool = True
 
+    history: list[tuple[float, int]] = field(default_factory=list)  # (received at, frame id)
     _seen: set[int] = field(default_factory=set)
 
     def record(self, frame: av.VideoFrame) -> None:
@@ -108,6 +109,7 @@ class FrameSink:
         self.received_at.append(now)
         luma = frame.to_ndarray(format="gray")
         self.last_id = read_id(luma, self.inverted)
+        self.history.append((now, self.last_id))
         sent = self.source.sent_at.get(self.last_id) if self.source is not None else None
         # Count each frame number once: a held (repeated) frame is not a new round trip.
         if sent is not None and self.last_id not in self._seen:

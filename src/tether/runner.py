@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 import socket
@@ -75,6 +76,18 @@ async def embedded_worker(tasks: TaskOwner) -> AsyncIterator[tuple[str, str]]:
         await tasks.cancel(task)
 
 
+async def _prime(
+    source: FrameSlot, processed: FrameSlot, frame: av.VideoFrame, period: float
+) -> None:
+    deadline = time.monotonic() + 10
+    while processed.seq == 0:
+        if time.monotonic() > deadline:
+            raise RunError("the worker sent no processed frame within 10s")
+        source.put(frame)
+        await asyncio.sleep(period)
+    await asyncio.sleep(3 * period)  # let the priming frames in flight arrive unwritten
+
+
 class _WritingSlot(FrameSlot):
     def __init__(self, write: Callable[[av.VideoFrame], None]) -> None:
         super().__init__()
@@ -142,8 +155,15 @@ async def _stream(
         )
         out_stream.pix_fmt = "yuv420p"
         counts = {"in": 0, "out": 0}
+        flushing = False
+
+        writing = False
 
         def write(frame: av.VideoFrame) -> None:
+            # Nothing is written while priming, nor past the input's frame count
+            # (the tail is flushed by repeating the last frame).
+            if not writing or (flushing and counts["out"] >= counts["in"]):
+                return
             if counts["out"] == 0:
                 out_stream.width, out_stream.height = frame.width, frame.height
             frame = frame.reformat(out_stream.width, out_stream.height, "yuv420p")
@@ -161,19 +181,31 @@ async def _stream(
             if not await peer.wait_connected(10):
                 raise RunError("could not establish the media connection to the worker")
             period = 1.0 / float(rate)
+            frames = container.decode(in_stream)
+            first = next(frames, None)
+            if first is None:
+                raise RunError("the input has no frames")
+            # Prime the path (decoders wait for a key frame) so the file's start isn't lost.
+            await _prime(source, peer.processed, first, period)
+            writing = True
             t0 = time.monotonic()
-            for index, frame in enumerate(container.decode(in_stream)):
+            last_frame = first
+            for index, frame in enumerate(itertools.chain([first], frames)):
                 delay = t0 + index * period - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 source.put(frame)
+                last_frame = frame
                 counts["in"] += 1
                 if on_progress:
                     on_progress(counts["in"], counts["out"], total)
-            # Let the frames in flight arrive.
+            # Each hop releases a frame only when the next one starts: repeat the last
+            # frame to push the tail through, while the frames in flight arrive.
+            flushing = True
             last, quiet_since = counts["out"], time.monotonic()
             while counts["out"] < counts["in"] and time.monotonic() - quiet_since < drain_s:
-                await asyncio.sleep(0.05)
+                source.put(last_frame)
+                await asyncio.sleep(period)
                 if counts["out"] != last:
                     last, quiet_since = counts["out"], time.monotonic()
             elapsed = time.monotonic() - started

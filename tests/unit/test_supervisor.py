@@ -24,6 +24,8 @@ class ScriptedConnector:
         self.in_flight = 0
         self.max_in_flight = 0
         self.teardowns = 0
+        self.reachable = False
+        self.probes = 0
 
     async def establish(self, attempt: int) -> None:
         self.tries.append(attempt)
@@ -40,6 +42,10 @@ class ScriptedConnector:
 
     def healthy(self) -> bool:
         return self.is_healthy
+
+    async def probe(self) -> bool:
+        self.probes += 1
+        return self.reachable
 
     async def teardown(self) -> None:
         self.teardowns += 1
@@ -194,3 +200,18 @@ async def test_loss_reports_while_not_connected_are_ignored() -> None:
     assert kinds == ["connecting", "connected"] and connector.max_in_flight == 1
     await supervisor.close()
     assert asyncio.current_task() is not None
+
+
+async def test_a_waiting_try_goes_at_once_when_the_probe_finds_the_worker() -> None:
+    clock, connector, supervisor, kinds = make(try_s=0.0)
+    await connected(clock, supervisor)
+    connector.is_healthy = False
+    connector.outcomes.extend([OSError("down"), OSError("down")])
+    supervisor.lost("gone")
+    await clock.advance(1.0)  # tries 1 and 2 failed; waiting 2 s for try 3
+    assert connector.tries[-1] == 2 and supervisor.state == LinkState.RECONNECTING
+    connector.reachable = True
+    await clock.advance(0.25)
+    assert supervisor.state == LinkState.CONNECTED and connector.tries[-1] == 3
+    assert connector.probes >= 1
+    await supervisor.close()

@@ -10,6 +10,7 @@ sending frames while ours flow and the heartbeat still answers)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,7 @@ from tether.media import FrameSlot, Signal, SlotTrack
 from tether.protocol import heartbeat_ping
 from tether.studio.backoff import BackoffSchedule
 from tether.studio.parameters import ParameterStore
-from tether.studio.signaling import AuthError, SignalingClient, SignalingError
+from tether.studio.signaling import AuthError, SignalingClient, SignalingError, host_port
 from tether.studio.supervisor import FatalLinkError, LinkEvent, LinkState, LinkSupervisor
 from tether.studio.worker_peer import WorkerPeer
 from tether.tasks import TaskOwner
@@ -89,15 +90,17 @@ class WorkerLink:
     def session_id(self) -> str | None:
         return self.peer.session_id if self.peer else None
 
+    @property
+    def heartbeat_on(self) -> bool:
+        return self.settings.heartbeat_timeout_s > 0
+
     def media_healthy(self) -> bool:
         peer = self.peer
-        return (
-            peer is not None
-            and peer.state == "connected"
-            and peer.channel_open
-            and peer.silent_for() <= self.settings.heartbeat_timeout_s
-            and not self._stalled()
-        )
+        if peer is None or peer.state != "connected" or not peer.channel_open:
+            return False
+        if not self.heartbeat_on:
+            return True
+        return peer.silent_for() <= self.settings.heartbeat_timeout_s and not self._stalled()
 
     def _stalled(self) -> bool:
         now = self.clock.now()
@@ -169,6 +172,21 @@ class WorkerLink:
         signaling_up = self.signaling is not None and self.signaling.is_open
         return signaling_up and (not self.streaming or self.media_healthy())
 
+    async def probe(self) -> bool:
+        """Does the worker's port accept a connection? (No auth: just 'is it back'.)"""
+        if self.signaling is not None and self.signaling.is_open:
+            return self.healthy()
+        try:
+            host, port = host_port(self.worker_url or "")
+            async with asyncio.timeout(0.5):
+                _, writer = await asyncio.open_connection(host, port)
+        except (OSError, TimeoutError, ValueError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
     async def teardown(self) -> None:
         await self._close_peer()
         await self._close_signaling()
@@ -219,7 +237,8 @@ class WorkerLink:
                 f"{self.settings.connect_timeout_s:g}s (ICE/DTLS)"
             )
         await self._tasks.cancel(self._monitor)
-        self._monitor = self._tasks.spawn(self._watch(peer), "heartbeat")
+        if self.heartbeat_on:
+            self._monitor = self._tasks.spawn(self._watch(peer), "heartbeat")
 
     async def _await_flow(self) -> None:
         """Recovered means processed frames flow and the worker has the latest parameters."""

@@ -40,6 +40,12 @@ def signaling_url(worker_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
+def host_port(worker_url: str) -> tuple[str, int]:
+    parts = urlsplit(signaling_url(worker_url))
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    return parts.hostname or "", port
+
+
 def _describe_close(code: int | None, reason: str) -> str:
     if code is None:
         return "signaling socket dropped (no close frame: network or worker gone)"

@@ -62,6 +62,9 @@ class Connector(Protocol):
     def healthy(self) -> bool:
         """Whether the link is healthy right now (a pending try is then abandoned)."""
 
+    async def probe(self) -> bool:
+        """A cheap check that the worker answers again (a waiting try then goes now)."""
+
     async def teardown(self) -> None:
         """Close everything (the user asked to disconnect)."""
 
@@ -73,11 +76,13 @@ class LinkSupervisor:
         schedule: BackoffSchedule,
         clock: Clock,
         stable_s: float = 5.0,
+        probe_interval_s: float = 0.25,
     ) -> None:
         self.connector = connector
         self.schedule = schedule
         self.clock = clock
         self.stable_s = stable_s  # a loss sooner than this after recovery continues the episode
+        self.probe_interval_s = probe_interval_s
         self.state = LinkState.IDLE
         self.error: str | None = None
         self.attempt = 0  # the try in progress or next, 1-based; 0 when none
@@ -178,7 +183,7 @@ class LinkSupervisor:
             delay = self.schedule.delay(index)
             self.next_retry_at = self.clock.now() + delay
             self._notify()
-            await self.clock.sleep(delay)
+            await self._wait(delay)
             self.next_retry_at = None
             if not initial and self.connector.healthy():
                 self._recovered("recovered before the next try; try abandoned")
@@ -200,6 +205,15 @@ class LinkSupervisor:
             f"{last_error}. Gave up after {self.schedule.tries} tries; "
             "check the worker, then press Retry."
         )
+
+    async def _wait(self, delay: float) -> None:
+        """Wait for the next try, but go at once when a probe finds the worker back."""
+        deadline = self.clock.now() + delay
+        while (remaining := deadline - self.clock.now()) > 0:
+            await self.clock.sleep(min(remaining, self.probe_interval_s))
+            if self.clock.now() < deadline and await self.connector.probe():
+                logger.info("worker answers again; trying now")
+                return
 
     def _recovered(self, reason: str) -> None:
         now = self.clock.now()
