@@ -108,19 +108,20 @@ class Rig:
 
 
 def outage(sink: FrameSink, t0: float) -> tuple[float, float]:
-    """The picture's longest freeze around the fault: (its length, fault -> the new
-    frame that ended it). Only frames with a new frame number count: a held frame
-    repeats an old one."""
-    newest, prev_t = -1, None
-    worst = (0.0, float("nan"))
+    """(the picture's longest freeze from the fault until the first processed frame
+    captured after it, fault -> that frame). Held (repeated) frames do not count."""
+    sent_at = sink.source.sent_at if sink.source else {}
+    newest, prev_t, longest = -1, None, 0.0
     for t, frame_id in sink.history:
-        if frame_id <= newest:
+        if frame_id <= newest or frame_id not in sent_at:
             continue
         newest = frame_id
-        if prev_t is not None and t > t0 and t0 - 1.0 <= prev_t and t - prev_t > worst[0]:
-            worst = (t - prev_t, t - t0)
+        if prev_t is not None and t > t0:
+            longest = max(longest, t - prev_t)
         prev_t = t
-    return worst
+        if sent_at[frame_id] > t0 and t > t0:
+            return longest, t - t0
+    return float("nan"), float("nan")
 
 
 async def one_run(rig: Rig, fault: str) -> dict[str, Any]:
