@@ -75,13 +75,13 @@ class Rig:
         await wait_for(lambda: healthy(self.worker_url), 30, 0.01)
         return time.monotonic()
 
-    async def start(self) -> None:
+    async def start(self, size: int = 256, fps: float = 30) -> None:
         await self.start_worker()
         self.studio = spawn(
             ["studio", "--port", str(self.sport), "--worker", self.worker_url], self.env
         )
         await wait_for(lambda: healthy(self.studio_url), 30)
-        self.source = NumberedSource(256, 256, fps=30)
+        self.source = NumberedSource(size, size, fps=fps)
         self.sink = FrameSink(source=self.source, keep_rgb=False)
         self.client = StudioClient(self.studio_url, self.source, self.sink)
         await wait_for(self.is_connected, 15)

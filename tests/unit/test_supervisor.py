@@ -215,3 +215,18 @@ async def test_a_waiting_try_goes_at_once_when_the_probe_finds_the_worker() -> N
     assert supervisor.state == LinkState.CONNECTED and connector.tries[-1] == 3
     assert connector.probes >= 1
     await supervisor.close()
+
+
+async def test_typed_event_hooks() -> None:
+    clock, connector, supervisor, kinds = make()
+    seen = []
+    unsubscribe = supervisor.on("reconnecting", lambda e: seen.append((e.kind, e.reason)))
+    await connected(clock, supervisor)
+    connector.is_healthy = False
+    supervisor.lost("heartbeat lost")
+    assert seen == [("reconnecting", "heartbeat lost")]
+    unsubscribe()
+    await clock.advance(1)
+    with pytest.raises(ValueError, match="unknown event"):
+        supervisor.on("exploded", print)
+    await supervisor.close()

@@ -46,6 +46,7 @@ class OutputTrack(MediaStreamTrack):
         self._source_seq = source.seq
         self._restamper = Restamper()
         self.showing_fallback: Fallback | None = None
+        self._shown: av.VideoFrame | None = None  # the last processed frame sent
 
     async def recv(self) -> av.VideoFrame:
         while True:
@@ -56,7 +57,8 @@ class OutputTrack(MediaStreamTrack):
                     self._processed_seq = self._processed.seq
                     self._source_seq = self._source.seq
                     self.showing_fallback = None
-                    return self._restamper.stamp(self._processed.frame)
+                    self._shown = self._processed.frame
+                    return self._restamper.stamp(self._shown)
             elif self._source.seq > self._source_seq and self._source.frame is not None:
                 self._source_seq = self._source.seq
                 self.showing_fallback = self._fallback
@@ -71,9 +73,9 @@ class OutputTrack(MediaStreamTrack):
     def _fallback_frame(self, source: av.VideoFrame) -> av.VideoFrame:
         if self._fallback == Fallback.PASSTHROUGH:
             return source
-        held = self._processed.frame
-        if self._fallback == Fallback.HOLD and held is not None:
-            return held
+        # Hold what the client last saw, not a newer frame it never got.
+        if self._fallback == Fallback.HOLD and self._shown is not None:
+            return self._shown
         return black_like(source)
 
 

@@ -11,6 +11,7 @@ from tether.media import FrameSlot
 from tether.studio.link import LinkState, WorkerLink
 from tether.studio.parameters import ParameterStore
 from tether.studio.stream import OutputTrack, StreamSession
+from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class Studio:
         self.link = WorkerLink(settings, self.source, self.processed, self.params)
         self.stream: StreamSession | None = None
         self.previous_stream_reason: str | None = None
+        self._tasks = TaskOwner("studio")
         self._started = time.monotonic()
 
     async def start(self) -> None:
@@ -71,9 +73,9 @@ class Studio:
 
     def _stream_ended(self, stream: StreamSession) -> None:
         if stream is self.stream:
-            self.link._tasks.spawn(self._end_stream("client closed the stream"), "end-stream")
+            self._tasks.spawn(self._end_stream("client closed the stream"), "end-stream")
 
-    async def _end_stream(self, reason: str) -> None:
+    async def _end_stream(self, reason: str, clear_parameters: bool = False) -> None:
         stream, self.stream = self.stream, None
         if stream is None:
             return
@@ -81,11 +83,12 @@ class Studio:
         self.previous_stream_reason = reason
         await stream.close()
         await self.link.set_streaming(False)
-        self.params.clear()
+        if clear_parameters:  # only the user's stop; a takeover or reload keeps them
+            self.params.clear()
         self.link.notify()
 
     async def stop_stream(self) -> None:
-        await self._end_stream("stopped by user")
+        await self._end_stream("stopped by user", clear_parameters=True)
 
     # --- parameters ---
     def update_parameters(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +119,7 @@ class Studio:
             "webrtc_error": link.webrtc_error,
             "webrtc_reconnecting": link.state == LinkState.RECONNECTING,
             "reconnect_attempt": sup.attempt if link.state == LinkState.RECONNECTING else 0,
+            "reconnect_tries": sup.schedule.tries,
             "next_retry_in_s": _round(sup.next_retry_in_s),
             "params_version": self.params.version,
             "params_acked_version": self.params.acked_version,
@@ -125,6 +129,8 @@ class Studio:
             "stream_id": self.stream.id if self.stream else None,
             "streaming": self.stream is not None,
             "fallback": self.settings.fallback.value,
+            "debug": self.settings.debug_endpoints,
+            "previous_stream_reason": self.previous_stream_reason,
             "fallback_active": output.showing_fallback.value
             if output and output.showing_fallback
             else None,
@@ -141,6 +147,7 @@ class Studio:
         }
 
     async def close(self) -> None:
+        await self._tasks.close()
         await self._end_stream("studio shutting down")
         await self.link.close()
 

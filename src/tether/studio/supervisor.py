@@ -110,6 +110,23 @@ class LinkSupervisor:
             listener(event)
         self._notify()
 
+    EVENT_KINDS = (
+        "connecting", "connected", "reconnecting", "reconnected", "failed", "closing",
+        "disconnected",
+    )  # fmt: skip
+
+    def on(self, kind: str, callback: Callable[[LinkEvent], None]) -> Callable[[], None]:
+        """Call ``callback`` on every event of one kind; returns an unsubscribe function."""
+        if kind not in self.EVENT_KINDS:
+            raise ValueError(f"unknown event {kind!r}; one of {', '.join(self.EVENT_KINDS)}")
+
+        def listener(event: LinkEvent) -> None:
+            if event.kind == kind:
+                callback(event)
+
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener)
+
     @property
     def trying(self) -> bool:
         return self._run is not None and not self._run.done()

@@ -1,90 +1,100 @@
-// Minimal studio page: stream a source, show the processed video and the link state.
+// The studio page: wires the stream, the parameter controls and the live link status.
+import { api, watchStatus } from "./api.js";
+import { renderControls } from "./controls.js";
+import { renderStatus } from "./status.js";
+import { Stream } from "./stream.js";
+
 const $ = (id) => document.getElementById(id);
-let pc = null;
-let sourceStream = null;
-let patternTimer = null;
+const el = {
+  badge: $("badge"), worker: $("worker"), banner: $("banner"), bannerText: $("banner-text"),
+  retry: $("retry"), simulateDrop: $("simulate-drop"), overlay: $("overlay"),
+  paramsIndicator: $("params-indicator"), stats: $("stats"), timeline: $("timeline"),
+};
 
-function testPattern() {
-  const canvas = document.createElement("canvas");
-  canvas.width = 512; canvas.height = 512;
-  const ctx = canvas.getContext("2d");
-  let t = 0;
-  patternTimer = setInterval(() => {
-    t += 1;
-    const g = ctx.createLinearGradient(0, 0, 512, 512);
-    g.addColorStop(0, `hsl(${t % 360}, 80%, 50%)`);
-    g.addColorStop(1, `hsl(${(t + 180) % 360}, 80%, 50%)`);
-    ctx.fillStyle = g; ctx.fillRect(0, 0, 512, 512);
-    ctx.fillStyle = "#fff"; ctx.fillRect((t * 4) % 448, 224, 64, 64);
-  }, 33);
-  return canvas.captureStream(30);
+let pipelines = [];
+let values = {};
+let lastStatus = null;
+let tries = 4;
+
+const stream = new Stream($("input"), $("output"), (state) => {
+  $("stream-state").textContent = state === "stopped" ? "" : `stream ${state}`;
+  $("start").disabled = stream.running && state !== "failed" && state !== "closed";
+  $("stop").disabled = !stream.running;
+});
+
+function showError(message) {
+  $("stream-state").textContent = message;
 }
 
-async function start() {
-  $("start").disabled = true;
-  sourceStream = $("source").value === "camera"
-    ? await navigator.mediaDevices.getUserMedia({ video: { width: 512, height: 512 } })
-    : testPattern();
-  $("input").srcObject = sourceStream;
-  pc = new RTCPeerConnection();
-  sourceStream.getVideoTracks().forEach((t) => pc.addTransceiver(t, { direction: "sendrecv" }));
-  pc.ontrack = (e) => { $("output").srcObject = new MediaStream([e.track]); };
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    if (pc.iceGatheringState === "complete") return resolve();
-    pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
-  });
-  const initialParameters = { pipeline: $("pipeline").value || "passthrough" };
-  if ($("prompt").value) initialParameters.prompt = $("prompt").value;
-  const res = await fetch("/api/v1/webrtc/offer", {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer", initialParameters }),
-  });
-  const answer = await res.json();
-  if (!res.ok) { alert(answer.message); return stop(); }
-  await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
-  $("stop").disabled = false;
+function currentPipeline() {
+  return pipelines.find((p) => p.name === $("pipeline").value);
 }
 
-async function stop() {
-  if (pc) pc.close();
-  pc = null;
-  if (patternTimer) clearInterval(patternTimer);
-  if (sourceStream) sourceStream.getTracks().forEach((t) => t.stop());
-  await fetch("/api/v1/webrtc/stop", { method: "POST" });
-  $("start").disabled = false; $("stop").disabled = true;
-}
-
-async function setParameters(changes) {
-  await fetch("/api/v1/parameters", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(changes),
+function drawControls() {
+  renderControls($("param-controls"), currentPipeline(), values, async (name, value) => {
+    values[name] = value;
+    try {
+      await api.setParameters({ [name]: value });
+    } catch (err) {
+      showError(err.message);
+    }
   });
 }
 
 async function loadPipelines() {
-  const res = await fetch("/api/v1/pipelines");
-  const { pipelines } = await res.json();
+  const data = await api.pipelines();
+  if (!data.pipelines.length) return;
+  pipelines = data.pipelines;
   const select = $("pipeline");
-  const current = select.value;
+  const chosen = values.pipeline || select.value || "passthrough";
   select.replaceChildren(...pipelines.map((p) => new Option(p.name, p.name)));
-  if (current) select.value = current;
+  select.value = pipelines.some((p) => p.name === chosen) ? chosen : pipelines[0].name;
+  drawControls();
 }
 
-function showStatus(s) {
-  const label = { connected: "connected", reconnecting: "reconnecting", connecting: "connecting",
-    failed: "failed", idle: "off", closing: "off" }[s.state] || s.state;
-  $("badge").textContent = label;
-  $("badge").dataset.state = s.state;
-  const banner = $("banner");
-  banner.hidden = !s.error && s.state !== "reconnecting";
-  banner.textContent = s.error ? `Link problem: ${s.error}` : `Reconnecting (attempt ${s.reconnect_attempt})`;
-  $("status").textContent = JSON.stringify(s, null, 2);
-  if ($("pipeline").options.length === 0 && s.state === "connected") loadPipelines();
+async function loadParameters() {
+  const data = await api.parameters();
+  values = { ...data.parameters };
+  if (values.pipeline) $("pipeline").value = values.pipeline;
+  drawControls();
 }
 
-new EventSource("/api/v1/cloud/events").addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
-$("start").onclick = () => start().catch((e) => { alert(e); $("start").disabled = false; });
-$("stop").onclick = stop;
-$("pipeline").onchange = () => setParameters({ pipeline: $("pipeline").value });
-$("prompt").onchange = () => setParameters({ prompt: $("prompt").value });
-loadPipelines();
+$("source").onchange = () => { $("file").hidden = $("source").value !== "file"; };
+$("start").onclick = async () => {
+  $("start").disabled = true;
+  try {
+    const initial = { ...values, pipeline: $("pipeline").value || "passthrough" };
+    await stream.start($("source").value, $("file").files[0], initial);
+    $("stop").disabled = false;
+  } catch (err) {
+    showError(`Could not start: ${err.message}`);
+    await stream.close();
+    $("start").disabled = false;
+  }
+};
+$("stop").onclick = async () => {
+  await stream.stop().catch((err) => showError(err.message));
+  values = {};
+  drawControls();
+  $("start").disabled = false;
+};
+$("pipeline").onchange = async () => {
+  values.pipeline = $("pipeline").value;
+  drawControls();
+  await api.setParameters({ pipeline: values.pipeline }).catch((err) => showError(err.message));
+};
+$("retry").onclick = () => api.reconnect().catch((err) => showError(err.message));
+$("simulate-drop").onclick = () => api.simulateDrop().catch((err) => showError(err.message));
+
+watchStatus((status) => {
+  const wasConnected = lastStatus?.state === "connected";
+  lastStatus = status;
+  window.tetherStatus = status; // for tests and the curious
+  renderStatus(el, status, tries);
+  if (status.state === "connected" && (!wasConnected || !pipelines.length)) {
+    loadPipelines().catch(() => {});
+  }
+});
+
+loadParameters().then(loadPipelines).catch(() => {});
+api.status().then((s) => { tries = s.reconnect_tries || tries; }).catch(() => {});
