@@ -20,10 +20,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	tools/loopback-only $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/relay.py
+	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.recovery
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-results

@@ -60,6 +60,14 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+class _Server(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        begin = getattr(self.config.app.state, "begin_shutdown", None)
+        if begin is not None:
+            begin()
+        super().handle_exit(sig, frame)
+
+
 def _serve(app_: Any, host: str, port: int, level: str) -> None:
     config = uvicorn.Config(
         app_,
@@ -71,7 +79,7 @@ def _serve(app_: Any, host: str, port: int, level: str) -> None:
     )
     # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a clean stop.
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+        _Server(config).run()
 
 
 @app.command()

@@ -51,12 +51,21 @@ def _validation_message(exc: RequestValidationError) -> str:
 def create_studio_app(settings: StudioSettings) -> FastAPI:
     studio = Studio(settings)
     shutting_down = Signal()
+    stopping = {"now": False}
+
+    def begin_shutdown() -> None:
+        stopping["now"] = True
+        shutting_down.fire()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        # The server calls this when asked to stop, before it waits for open
+        # connections: event streams end then, instead of holding the shutdown.
+        app.state.begin_shutdown = lambda: loop.call_soon_threadsafe(begin_shutdown)
         await studio.start()
         yield
-        shutting_down.fire()
+        begin_shutdown()
         await studio.close()
 
     app = FastAPI(title="Tether studio", version=__version__, lifespan=lifespan)
@@ -130,7 +139,7 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
                     last = current
                 waits = [studio.link.changed.future(), shutting_down.future()]
                 await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-                if shutting_down.future().done() or await request.is_disconnected():
+                if stopping["now"] or await request.is_disconnected():
                     return
 
         return StreamingResponse(

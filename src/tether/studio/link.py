@@ -301,6 +301,10 @@ class WorkerLink:
     def _on_event(self, event: LinkEvent) -> None:
         if event.new == LinkState.CONNECTED:
             self.webrtc_error = None
+        if event.new == LinkState.FAILED:
+            # Given up: whatever is left of the media path is dead; Retry builds anew.
+            self.connect_stage = None
+            self._tasks.spawn(self._close_peer(), "close-failed-media")
         if event.new == LinkState.CONNECTED and self.streaming and self.peer is None:
             self._tasks.spawn(self._media_while_connected(), "media")
 

@@ -4,9 +4,11 @@ request/reply matching by request_id."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import json
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -108,7 +110,8 @@ class SignalingClient:
             raise (cls or SignalingError)(reason) from None
         except (OSError, InvalidHandshake, InvalidURI) as exc:
             await self._abort()
-            raise SignalingError(f"cannot reach the worker at {self.url}: {_short(exc)}") from None
+            where = urlsplit(self.url).netloc
+            raise SignalingError(f"cannot reach the worker at {where}: {_plain(exc)}") from None
         if first.get("type") != "ready":
             await self._abort()
             raise SignalingError(f"worker sent {first.get('type')!r} instead of 'ready'")
@@ -191,6 +194,19 @@ class SignalingClient:
             await self._ws.close()
         await self._tasks.close()
         self._closed("closed by us")
+
+
+def _plain(exc: BaseException) -> str:
+    """An OS or handshake error in words a user can act on."""
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return "connection refused (is the worker running on that port?)"
+    if isinstance(exc, socket.gaierror):
+        return "host name not found"
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "no route to the host (network down?)"
+    if isinstance(exc, InvalidHandshake):
+        return f"not a Tether worker, or it refused the WebSocket ({_short(exc)})"
+    return _short(exc)
 
 
 def _short(exc: BaseException) -> str:

@@ -125,6 +125,8 @@ class Studio:
             "params_acked_version": self.params.acked_version,
             "params_error": peer.params_error if peer else None,
             "last_outage_s": _round(sup.last_outage_s),
+            "outage_for_s": _round(sup.outage_for_s),
+            "recent_outages_s": [round(o, 3) for o in sup.recent_outages],
             "session_id": link.session_id,
             "stream_id": self.stream.id if self.stream else None,
             "streaming": self.stream is not None,
@@ -139,7 +141,9 @@ class Studio:
                 "frames_received": self.processed.seq,
                 "fps_in": round(self.source.fps, 1),
                 "fps_out": round(self.processed.fps, 1),
-                "heartbeat_rtt_ms": round(peer.rtt_ms, 2) if peer and peer.rtt_ms else None,
+                "heartbeat_rtt_ms": round(peer.rtt_ms, 2)
+                if peer and peer.rtt_ms and link.media_healthy()
+                else None,
                 "outages": sup.outages,
                 "reconnects": sup.reconnects,
             },

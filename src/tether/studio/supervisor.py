@@ -90,6 +90,7 @@ class LinkSupervisor:
         self.outages = 0
         self.reconnects = 0
         self.last_outage_s: float | None = None
+        self.recent_outages: list[float] = []  # lengths of the last outages, newest last
         self.history: list[LinkEvent] = []
         self.listeners: list[Callable[[LinkEvent], None]] = []
         self.on_change: Callable[[], None] | None = None  # attempt or countdown changed
@@ -130,6 +131,13 @@ class LinkSupervisor:
     @property
     def trying(self) -> bool:
         return self._run is not None and not self._run.done()
+
+    @property
+    def outage_for_s(self) -> float | None:
+        """How long the current outage has lasted (None while there is none)."""
+        if self._outage_started is None or self.state == LinkState.CONNECTED:
+            return None
+        return self.clock.now() - self._outage_started
 
     @property
     def next_retry_in_s(self) -> float | None:
@@ -243,6 +251,7 @@ class LinkSupervisor:
             self.reconnects += 1
             if self._outage_started is not None:
                 self.last_outage_s = now - self._outage_started
+                self.recent_outages = [*self.recent_outages[-9:], self.last_outage_s]
         self._outage_started = None
         kind = "reconnected" if was == LinkState.RECONNECTING else "connected"
         self._transition(LinkState.CONNECTED, reason, kind)

@@ -14,7 +14,6 @@ const el = {
 let pipelines = [];
 let values = {};
 let lastStatus = null;
-let tries = 4;
 
 const stream = new Stream($("input"), $("output"), (state) => {
   $("stream-state").textContent = state === "stopped" ? "" : `stream ${state}`;
@@ -90,11 +89,10 @@ watchStatus((status) => {
   const wasConnected = lastStatus?.state === "connected";
   lastStatus = status;
   window.tetherStatus = status; // for tests and the curious
-  renderStatus(el, status, tries);
+  renderStatus(el, status, status.reconnect_tries || 4);
   if (status.state === "connected" && (!wasConnected || !pipelines.length)) {
     loadPipelines().catch(() => {});
   }
 });
 
 loadParameters().then(loadPipelines).catch(() => {});
-api.status().then((s) => { tries = s.reconnect_tries || tries; }).catch(() => {});

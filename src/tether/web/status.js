@@ -33,7 +33,8 @@ export function renderStatus(el, s, tries) {
   const rows = [
     ["fps in / out", `${st.fps_in ?? 0} / ${st.fps_out ?? 0}`],
     ["heartbeat RTT", st.heartbeat_rtt_ms ? `${st.heartbeat_rtt_ms.toFixed(1)} ms` : "–"],
-    ["outages", String(st.outages ?? 0)],
+    ["outages", `${st.outages ?? 0}${(s.recent_outages_s || []).length
+      ? ` (${s.recent_outages_s.map((o) => `${o.toFixed(1)} s`).join(", ")})` : ""}`],
     ["reconnects", String(st.reconnects ?? 0)],
     ["last outage", fmtSeconds(s.last_outage_s)],
     ["media", s.webrtc_connected ? "up" : "down"],
@@ -63,15 +64,17 @@ function renderBanner(el, s, tries) {
     el.banner.hidden = false;
     el.banner.dataset.kind = "reconnecting";
     const deadline = s.next_retry_in_s === null ? null : performance.now() + s.next_retry_in_s * 1000;
+    const downSince = performance.now() - (s.outage_for_s || 0) * 1000;
     const why = s.error ? ` (${s.error})` : "";
     const draw = () => {
       const left = deadline === null ? null : Math.max(0, (deadline - performance.now()) / 1000);
       const next = left === null || left === 0 ? "trying now" : `next try in ${left.toFixed(1)} s`;
-      el.bannerText.textContent =
-        `Reconnecting to the worker: attempt ${s.reconnect_attempt} of ${tries}, ${next}${why}`;
+      const down = ((performance.now() - downSince) / 1000).toFixed(1);
+      el.bannerText.textContent = `Reconnecting to the worker (down ${down} s): `
+        + `attempt ${s.reconnect_attempt} of ${tries}, ${next}${why}`;
     };
     draw();
-    if (deadline !== null) countdownTimer = setInterval(draw, 100);
+    countdownTimer = setInterval(draw, 100);
   } else if (s.state === "failed") {
     el.banner.hidden = false;
     el.banner.dataset.kind = "failed";
