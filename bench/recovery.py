@@ -107,21 +107,32 @@ class Rig:
                 proc.wait(10)
 
 
-def outage(sink: FrameSink, t0: float) -> tuple[float, float]:
-    """(the picture's longest freeze from the fault until the first processed frame
-    captured after it, fault -> that frame). Held (repeated) frames do not count."""
+def outage(sink: FrameSink, t0: float) -> dict[str, float]:
+    """From the client's received frames (held, repeated frames do not count):
+    - outage_s: last processed frame received before the fault -> first processed
+      frame captured after the fault (the issue's definition; includes one latency),
+    - longest_freeze_s: the longest gap between new frames from the fault until then
+      (what a viewer sees as a frozen picture),
+    - drop_to_first_frame_s: fault -> that first frame captured after it."""
     sent_at = sink.source.sent_at if sink.source else {}
-    newest, prev_t, longest = -1, None, 0.0
+    nan = float("nan")
+    newest, prev_t, last_before, longest = -1, None, None, 0.0
     for t, frame_id in sink.history:
         if frame_id <= newest or frame_id not in sent_at:
             continue
         newest = frame_id
-        if prev_t is not None and t > t0:
+        if t <= t0:
+            last_before = t
+        elif prev_t is not None:
             longest = max(longest, t - prev_t)
         prev_t = t
         if sent_at[frame_id] > t0 and t > t0:
-            return longest, t - t0
-    return float("nan"), float("nan")
+            return {
+                "outage_s": t - last_before if last_before is not None else nan,
+                "longest_freeze_s": longest,
+                "drop_to_first_frame_s": t - t0,
+            }
+    return {"outage_s": nan, "longest_freeze_s": nan, "drop_to_first_frame_s": nan}
 
 
 async def one_run(rig: Rig, fault: str) -> dict[str, Any]:
@@ -179,12 +190,11 @@ async def one_run(rig: Rig, fault: str) -> dict[str, Any]:
         ).json()["sessions"]
     active = [s for s in sessions if s["state"] == "active"]
     worker_seq = active[0]["parameters"].get("seq", 0) if active else 0
-    gap, first_frame = outage(rig.sink, t0)
-    first_frame_at = t0 + first_frame
+    gaps = outage(rig.sink, t0)
+    first_frame_at = t0 + gaps["drop_to_first_frame_s"]
     return {
         "detect_s": None if detected_at is None else detected_at - t0,
-        "outage_s": gap,
-        "drop_to_first_frame_s": first_frame,
+        **gaps,
         "path_back_to_first_frame_s": max(0.0, first_frame_at - path_back),
         "params_lost": seq - worker_seq,
         "recovered": bool(back),
@@ -228,6 +238,7 @@ async def main() -> None:
                 for key in (
                     "detect_s",
                     "outage_s",
+                    "longest_freeze_s",
                     "drop_to_first_frame_s",
                     "path_back_to_first_frame_s",
                     "params_lost",
