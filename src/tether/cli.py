@@ -23,7 +23,7 @@ from rich.logging import RichHandler
 
 from tether import __version__
 from tether.config import StudioSettings, WorkerSettings
-from tether.rtc import host_of, resolve_ice_mode, use_ice_hosts
+from tether.rtc import host_of, resolve_ice_mode, use_eager_release, use_ice_hosts
 
 app = typer.Typer(
     help="Tether: keep a live video stream tethered to a remote GPU worker.",
@@ -53,6 +53,14 @@ def _setup_logging(level: str) -> None:
     )
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
+
+
+def _apply_media_settings(settings: StudioSettings | WorkerSettings) -> None:
+    use_eager_release(settings.eager_release)
+    if settings.trace_dir:
+        from tether import trace
+
+        trace.enable(settings.trace_dir)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -104,6 +112,7 @@ def worker(
     settings = WorkerSettings(
         host=host, port=port, token=token, session_grace_s=session_grace_s, parent_pid=parent_pid
     )
+    _apply_media_settings(settings)
     _serve(create_worker_app(settings), host, port, log_level)
 
 
@@ -127,6 +136,7 @@ def studio(
     peers = [host] + ([host_of(worker)] if worker else [])
     use_ice_hosts(resolve_ice_mode(ice_hosts, peers))
     settings = _studio_settings(host=host, port=port, worker_url=worker, worker_token=token)
+    _apply_media_settings(settings)
     _serve(create_studio_app(settings), host, port, log_level)
 
 
@@ -184,6 +194,7 @@ def up(
         settings = _studio_settings(
             host=host, port=port, worker_url=worker_url, worker_token=token, pipeline=pipeline
         )
+        _apply_media_settings(settings)
         url = f"http://{host}:{port}/"
         console.print(
             f"[bold green]Tether studio[/bold green] at {url} (worker on port {worker_port})"
@@ -228,6 +239,7 @@ def run(
 
     _setup_logging(log_level)
     use_ice_hosts(resolve_ice_mode("auto", [host_of(worker)] if worker else []))
+    _apply_media_settings(StudioSettings())
     params = {**_parse_params(param or []), "pipeline": pipeline}
     progress = Progress(
         TextColumn("[bold]{task.description}"),

@@ -26,6 +26,10 @@ class _Base(BaseSettings):
     # Which local addresses ICE may use: "auto" (loopback only when every peer is
     # on this machine), "loopback", or "all".
     ice_hosts: str = "auto"
+    # Hand each video frame to the decoder as soon as it is complete (see tether.rtc).
+    eager_release: bool = True
+    # Write per-frame stage timings here (latency benchmark); off when unset.
+    trace_dir: str | None = None
 
 
 class WorkerSettings(_Base):

@@ -17,6 +17,8 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from tether import trace
+
 VIDEO_CLOCK_RATE = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 
@@ -38,9 +40,10 @@ class Signal:
 
 
 class FrameSlot:
-    """Holds the newest frame only."""
+    """Holds the newest frame only. ``stage`` names it for tracing."""
 
-    def __init__(self) -> None:
+    def __init__(self, stage: str | None = None) -> None:
+        self.stage = stage
         self.frame: av.VideoFrame | None = None
         self.seq = 0
         self.updated_at: float | None = None
@@ -53,6 +56,8 @@ class FrameSlot:
         self.updated_at = time.monotonic()
         self._times.append(self.updated_at)
         self.changed.fire()
+        if self.stage is not None:
+            trace.mark(self.stage, frame)
 
     @property
     def fps(self) -> float:
@@ -98,16 +103,19 @@ class SlotTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, slot: FrameSlot) -> None:
+    def __init__(self, slot: FrameSlot, stage: str | None = None) -> None:
         super().__init__()
         self._slot = slot
         self._seq = 0
         self._restamper = Restamper()
+        self._stage = stage
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
         self._seq, frame = await self._slot.newer_than(self._seq)
+        if self._stage is not None:
+            trace.mark(self._stage, frame)
         return self._restamper.stamp(frame)
 
 

@@ -1,5 +1,9 @@
 """The one place that reaches into aiortc/aioice internals.
 
+- aiortc's video jitter buffer hands a frame to the decoder only when the first
+  packet of the *next* frame arrives: about one frame period of added latency per
+  hop. ``use_eager_release`` releases a frame as soon as its last packet (RTP marker
+  bit) is in and it has no gaps. Adapted to aiortc ADAPTED_AIORTC; tests pin it.
 - aioice gathers host candidates on every interface but loopback. Tether's peers are
   often on one machine (``tether up``, tests), so we can restrict ICE to loopback.
 - aiortc falls back to a public STUN server when given no ICE servers; we never want
@@ -13,11 +17,60 @@ import logging
 from urllib.parse import urlsplit
 
 import aioice.ice
+import aiortc
+import aiortc.rtcrtpreceiver as _receiver
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
 logger = logging.getLogger(__name__)
 
 _original_get_host_addresses = aioice.ice.get_host_addresses
+
+# The aiortc versions whose receiver this adapter was checked against.
+ADAPTED_AIORTC = ("1.16.0",)
+
+
+class EagerJitterBuffer(JitterBuffer):
+    """aiortc's jitter buffer, but a video frame leaves as soon as it is complete:
+    contiguous packets from the buffer's start up to one with the marker bit."""
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        if not self._is_video:
+            return super()._remove_frame(sequence_number)
+        if self._origin is None:
+            return None
+        packets = []
+        timestamp = None
+        for count in range(self.capacity):
+            packet = self._packets[(self._origin + count) % self.capacity]
+            if packet is None:
+                return None  # a gap: not complete yet (a NACK may fill it)
+            if timestamp is None:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:
+                # The marker was lost but the next frame began: stock behaviour.
+                return self._take(packets, timestamp, count)
+            packets.append(packet)
+            if packet.marker:
+                return self._take(packets, timestamp, count + 1)
+        return None
+
+    def _take(self, packets: list, timestamp: int, count: int) -> JitterFrame:
+        frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+        self.remove(count)
+        return frame
+
+
+def use_eager_release(enabled: bool = True) -> None:
+    """Process-wide: new receivers release complete frames at once (or not)."""
+    if enabled and aiortc.__version__ not in ADAPTED_AIORTC:
+        logger.warning(
+            "eager frame release was checked against aiortc %s, not %s; leaving it off",
+            ", ".join(ADAPTED_AIORTC),
+            aiortc.__version__,
+        )
+        enabled = False
+    _receiver.JitterBuffer = EagerJitterBuffer if enabled else JitterBuffer
 
 
 def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:

@@ -218,7 +218,9 @@ class WorkerLink:
         assert self.signaling is not None
         await self._close_peer()
         self._stage("offer")
-        peer = WorkerPeer(SlotTrack(self.source), self.processed, now=self.clock.now)
+        peer = WorkerPeer(
+            SlotTrack(self.source, "studio.to_worker"), self.processed, now=self.clock.now
+        )
         peer.on_state = lambda state: self._peer_state(peer, state)
         peer.on_ack = self._acked
         self.peer = peer

@@ -15,6 +15,7 @@ import av
 from aiortc import MediaStreamTrack, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from tether import trace
 from tether.config import Fallback
 from tether.media import FrameSlot, Restamper, Signal, black_like, pump
 from tether.rtc import create_peer_connection
@@ -58,6 +59,7 @@ class OutputTrack(MediaStreamTrack):
                     self._source_seq = self._source.seq
                     self.showing_fallback = None
                     self._shown = self._processed.frame
+                    trace.mark("studio.to_client", self._shown)
                     return self._restamper.stamp(self._shown)
             elif self._source.seq > self._source_seq and self._source.frame is not None:
                 self._source_seq = self._source.seq

@@ -22,8 +22,8 @@ STALL_S = 1.0
 class Studio:
     def __init__(self, settings: StudioSettings) -> None:
         self.settings = settings
-        self.source = FrameSlot()
-        self.processed = FrameSlot()
+        self.source = FrameSlot("studio.in")
+        self.processed = FrameSlot("studio.back")
         self.params = ParameterStore()
         self.link = WorkerLink(settings, self.source, self.processed, self.params)
         self.stream: StreamSession | None = None

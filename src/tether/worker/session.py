@@ -20,7 +20,7 @@ from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 from pydantic import ValidationError
 
-from tether import protocol
+from tether import protocol, trace
 from tether.media import FrameSlot, Restamper, pump
 from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
 from tether.tasks import TaskOwner
@@ -57,14 +57,16 @@ class ProcessedTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         self._seq, frame = await self._session.input.newer_than(self._seq)
-        return self._restamper.stamp(await self._session.process(frame))
+        out = await self._session.process(frame)
+        trace.mark("worker.out", out)
+        return self._restamper.stamp(out)
 
 
 class MediaSession:
     def __init__(self, pipelines: dict[str, Pipeline], executor: Executor) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.state = SessionState.CONNECTING
-        self.input = FrameSlot()
+        self.input = FrameSlot("worker.in")
         self.frames_out = 0
         self.process_errors = 0
         self.last_error: str | None = None

@@ -1,0 +1,43 @@
+"""Per-frame timing at each stage of the path, for the latency benchmark.
+
+Off by default and then free. ``enable(dir)`` makes each process append
+``stage frame_number monotonic_time`` lines to its own file in ``dir``; frame
+numbers are read from the pixels stamped by ``tether.probe.NumberedSource``, and
+CLOCK_MONOTONIC is shared by every process on the machine, so stages line up."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import time
+from pathlib import Path
+from typing import IO
+
+import av
+import numpy as np
+
+_out: IO[str] | None = None
+
+
+def enable(directory: str | Path) -> None:
+    global _out
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    # Line-buffered: the benchmark reads the files while the processes still run.
+    _out = (path / f"trace-{os.getpid()}.txt").open("a", buffering=1)
+    atexit.register(_out.close)
+
+
+def enabled() -> bool:
+    return _out is not None
+
+
+def mark(stage: str, frame: av.VideoFrame) -> None:
+    if _out is None:
+        return
+    from tether.probe import read_id
+
+    now = time.monotonic()
+    plane = frame.planes[0]
+    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    _out.write(f"{stage} {read_id(luma)} {now:.6f}\n")
