@@ -20,6 +20,7 @@ class Passthrough:
 
     name = "passthrough"
     params_model = NoParams
+    is_identity = True  # the worker may skip the frame conversions
 
     def process(self, frame: np.ndarray, params: NoParams) -> np.ndarray:
         return frame

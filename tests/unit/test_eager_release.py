@@ -1,0 +1,100 @@
+"""The eager jitter buffer, packet by packet, and the aiortc version it adapts."""
+
+from __future__ import annotations
+
+import inspect
+
+import aiortc
+import aiortc.rtcrtpreceiver as receiver
+import pytest
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtp import RtpPacket
+
+from tether import rtc
+
+
+def packet(seq: int, ts: int, marker: bool = False, data: bytes | None = None) -> RtpPacket:
+    p = RtpPacket(payload_type=96, sequence_number=seq, timestamp=ts, marker=int(marker))
+    p._data = data if data is not None else bytes([seq % 256])
+    return p
+
+
+def feed(buffer: JitterBuffer, packets: list[RtpPacket]) -> list[tuple[int, bytes]]:
+    out = []
+    for p in packets:
+        _, frame = buffer.add(p)
+        if frame is not None:
+            out.append((frame.timestamp, frame.data))
+    return out
+
+
+def test_pins_the_aiortc_it_adapts() -> None:
+    assert aiortc.__version__ in rtc.ADAPTED_AIORTC
+    source = inspect.getsource(receiver.RTCRtpReceiver.__init__)
+    assert "JitterBuffer(capacity=512, is_video=True)" in source
+    assert "def _remove_frame(self, sequence_number: int)" in inspect.getsource(JitterBuffer)
+
+
+def test_a_complete_frame_leaves_at_its_marker_not_at_the_next_frame() -> None:
+    eager = rtc.EagerJitterBuffer(capacity=128, is_video=True)
+    stock = JitterBuffer(capacity=128, is_video=True)
+    frame1 = [packet(10, 1000), packet(11, 1000), packet(12, 1000, marker=True)]
+    assert feed(eager, frame1) == [(1000, bytes([10, 11, 12]))]
+    assert feed(stock, frame1) == []  # stock waits for the next frame's first packet
+    assert feed(stock, [packet(13, 4000)]) == [(1000, bytes([10, 11, 12]))]
+
+
+def test_a_frame_with_a_gap_waits_until_the_gap_is_filled() -> None:
+    eager = rtc.EagerJitterBuffer(capacity=128, is_video=True)
+    assert feed(eager, [packet(20, 1000), packet(22, 1000, marker=True)]) == []
+    # the missing packet arrives late (a NACK retransmission or reordering)
+    assert feed(eager, [packet(21, 1000)]) == [(1000, bytes([20, 21, 22]))]
+
+
+def test_reordered_frames_come_out_whole_and_in_order() -> None:
+    eager = rtc.EagerJitterBuffer(capacity=128, is_video=True)
+    assert feed(eager, [packet(29, 500, marker=True)]) == [(500, bytes([29]))]
+    got = feed(
+        eager,
+        [
+            packet(31, 1000, marker=True),  # a frame's last packet before its first
+            packet(33, 2000, marker=True),
+            packet(30, 1000),
+            packet(32, 2000),
+        ],
+    )
+    assert got == [(1000, bytes([30, 31])), (2000, bytes([32, 33]))]
+
+
+def test_a_lost_marker_falls_back_to_stock_release() -> None:
+    eager = rtc.EagerJitterBuffer(capacity=128, is_video=True)
+    # packet 41 (the marker of frame 1000) is never seen; 42 starts the next frame
+    assert feed(eager, [packet(40, 1000), packet(42, 2000)]) == []
+    assert feed(eager, [packet(41, 1000)]) == [(1000, bytes([40, 41]))]
+
+
+def test_audio_keeps_stock_behaviour() -> None:
+    eager = rtc.EagerJitterBuffer(capacity=16, prefetch=4)
+    stock = JitterBuffer(capacity=16, prefetch=4)
+    packets = [packet(i, i * 960, marker=True) for i in range(8)]
+    assert feed(eager, packets) == feed(stock, packets)
+
+
+def test_switching_it_on_and_off() -> None:
+    try:
+        rtc.use_eager_release(False)
+        assert receiver.JitterBuffer is JitterBuffer
+        rtc.use_eager_release(True)
+        assert receiver.JitterBuffer is rtc.EagerJitterBuffer
+    finally:
+        rtc.use_eager_release(True)
+
+
+def test_an_unknown_aiortc_leaves_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc, "__version__", "9.9.9")
+    try:
+        rtc.use_eager_release(True)
+        assert receiver.JitterBuffer is JitterBuffer
+    finally:
+        monkeypatch.undo()
+        rtc.use_eager_release(True)
