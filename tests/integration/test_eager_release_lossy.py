@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from aiortc import RTCSessionDescription
 
+from tests.lossy_link import LossyLink
 from tether.probe import FrameSink, NumberedSource, _base_planes
 from tether.rtc import create_peer_connection, use_eager_release
-from tests.lossy_link import LossyLink
 
 pytestmark = pytest.mark.timeout(120)
 
