@@ -151,3 +151,18 @@ def test_up_starts_connects_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     output = (tmp_path / "up.log").read_text()
     assert f"http://127.0.0.1:{port}/" in output
     assert "Traceback" not in output
+
+
+def test_status_shows_the_link(services) -> None:
+    worker = services.worker()
+    studio = services.studio(worker)
+    deadline = time.monotonic() + 15
+    while httpx.get(f"{studio.url}/api/v1/cloud/status").json()["state"] != "connected":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    result = tether("status", "--studio", studio.url)
+    assert result.returncode == 0, result.stderr
+    assert "Tether link: connected" in result.stdout
+    assert worker.url in result.stdout
+    result = tether("status", "--studio", "http://127.0.0.1:1")
+    assert result.returncode == 2 and "cannot read status" in result.stdout
