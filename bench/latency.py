@@ -21,11 +21,9 @@ from pathlib import Path
 import av
 
 from bench.relay import cpu_seconds, machine, start
-from tether.probe import FrameSink, NumberedSource, RecordingSlot, StudioClient, _base_planes
+from tether.probe import FrameSink, NumberedSource, StudioClient, WorkerClient, _base_planes
 from tether.rtc import use_eager_release, use_ice_hosts
 from tether.runner import free_port
-from tether.studio.signaling import SignalingClient
-from tether.studio.worker_peer import WorkerPeer
 
 RELAY_STAGES = [
     "client.captured", "studio.in", "studio.to_worker", "worker.in", "worker.out",
@@ -75,18 +73,11 @@ async def run_path(kind, opts, fps, urls, token, pids, trace_dir) -> dict:
     source = NumberedSource(opts.size, opts.size, fps)
     sink = FrameSink(source=source, keep_rgb=False)
     if kind == "direct":
-        signaling = SignalingClient(urls["worker"], token)
-        await signaling.connect(10)
-        peer = WorkerPeer(source, RecordingSlot(sink))
-        await peer.start(signaling, {"pipeline": "passthrough"}, 1)
-
-        async def stop():
-            await peer.close()
-            await signaling.close()
+        client = WorkerClient(urls["worker"], token, source, sink)
     else:
         client = StudioClient(urls["studio"], source, sink)
-        await client.start({"pipeline": "passthrough"})
-        stop = client.close
+    await client.start({"pipeline": "passthrough"})
+    stop = client.close
     await asyncio.sleep(WARMUP_S)
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     frames_before, since = sink.frames, time.monotonic()

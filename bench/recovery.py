@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from tether.probe import FrameSink, NumberedSource, StudioClient
-from tether.rtc import use_ice_hosts
+from tether.rtc import use_eager_release, use_ice_hosts
 from tether.runner import free_port
 
 FAULTS = ["debug-close", "sigkill-restart", "sigstop-3s", "signaling-drop"]
@@ -219,6 +219,7 @@ async def main() -> None:
     parser.add_argument("--faults", default=",".join(FAULTS))
     opts = parser.parse_args()
     use_ice_hosts("loopback")
+    use_eager_release(True)
     faults = opts.faults.split(",")
     results: dict[str, dict[str, list[dict[str, Any]]]] = {f: {} for f in faults}
     for mode in ("heartbeat", "aiortc-only"):

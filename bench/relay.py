@@ -21,11 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from tether.probe import FrameSink, NumberedSource, RecordingSlot, StudioClient
-from tether.rtc import use_ice_hosts
+from tether.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
+from tether.rtc import use_eager_release, use_ice_hosts
 from tether.runner import free_port
-from tether.studio.signaling import SignalingClient
-from tether.studio.worker_peer import WorkerPeer
 
 WARMUP_S = 2.0
 
@@ -95,6 +93,7 @@ async def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     opts = parser.parse_args()
     use_ice_hosts("loopback")
+    use_eager_release(True)  # this client releases frames as Tether's peers and browsers do
     token = secrets.token_urlsafe(12)
     wport, sport = free_port(), free_port()
     worker_url, studio_url = f"http://127.0.0.1:{wport}", f"http://127.0.0.1:{sport}"
@@ -109,16 +108,9 @@ async def main() -> None:
         async def direct():
             source = NumberedSource(opts.size, opts.size, opts.fps)
             sink = FrameSink(source=source, keep_rgb=False)
-            signaling = SignalingClient(worker_url, token)
-            await signaling.connect(10)
-            peer = WorkerPeer(source, RecordingSlot(sink))
-            await peer.start(signaling, {"pipeline": "passthrough"}, 1)
-
-            async def stop():
-                await peer.close()
-                await signaling.close()
-
-            return sink, stop
+            client = WorkerClient(worker_url, token, source, sink)
+            await client.start({"pipeline": "passthrough"})
+            return sink, client.close
 
         async def relay():
             source = NumberedSource(opts.size, opts.size, opts.fps)

@@ -14,7 +14,7 @@ import statistics
 import time
 
 from bench.recovery import Rig
-from tether.rtc import use_ice_hosts
+from tether.rtc import use_eager_release, use_ice_hosts
 
 
 async def main() -> None:
@@ -24,6 +24,7 @@ async def main() -> None:
     parser.add_argument("--fps", type=float, default=30)
     opts = parser.parse_args()
     use_ice_hosts("loopback")
+    use_eager_release(True)
     rig = Rig(heartbeat=True)
     await rig.start(size=opts.size, fps=opts.fps)
     rtts: list[float] = []

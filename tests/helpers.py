@@ -98,19 +98,24 @@ class Services:
         self.tmp_path = tmp_path
         self.started: list[Service] = []
 
+    def _launch(
+        self, name: str, args: list[str], port: int, env: dict[str, str], token: str | None
+    ) -> Service:
+        log = self.tmp_path / f"{name}-{port}.log"
+        proc = spawn(name, args, port, log, env)
+        url = f"http://127.0.0.1:{port}"
+        service = Service(name, url, port, proc, log, token, args, env)
+        self.started.append(service)
+        wait_http(f"{url}/health", proc)
+        return service
+
     def worker(
         self, token: str | None = "test-token", port: int | None = None, **env: str
     ) -> Service:
         port = port or free_port()
         args = ["worker", "--port", str(port), "--log-level", "info"]
         env_vars = {**env, **({"TETHER_WORKER_TOKEN": token} if token else {})}
-        log = self.tmp_path / f"worker-{port}.log"
-        proc = spawn("worker", args, port, log, env_vars)
-        url = f"http://127.0.0.1:{port}"
-        service = Service("worker", url, port, proc, log, token, args, env_vars)
-        self.started.append(service)
-        wait_http(f"{url}/health", proc)
-        return service
+        return self._launch("worker", args, port, env_vars, token)
 
     def restart(self, service: Service) -> Service:
         """Start the same worker again on the same port (after it was killed)."""
@@ -127,17 +132,9 @@ class Services:
         args = ["studio", "--port", str(port), "--log-level", "info"]
         if worker is not None:
             args += ["--worker", worker.url]
-        env_vars = {**env}
         tok = token if token is not None else (worker.token if worker else None)
-        if tok:
-            env_vars["TETHER_WORKER_TOKEN"] = tok
-        log = self.tmp_path / f"studio-{port}.log"
-        proc = spawn("studio", args, port, log, env_vars)
-        url = f"http://127.0.0.1:{port}"
-        service = Service("studio", url, port, proc, log, tok, args, env_vars)
-        self.started.append(service)
-        wait_http(f"{url}/health", proc)
-        return service
+        env_vars = {**env, **({"TETHER_WORKER_TOKEN": tok} if tok else {})}
+        return self._launch("studio", args, port, env_vars, tok)
 
     def close(self) -> None:
         for service in reversed(self.started):

@@ -181,3 +181,29 @@ class StudioClient:
     async def close(self) -> None:
         await self._tasks.close()
         await self.pc.close()
+
+
+class WorkerClient:
+    """A client stream straight to a worker (no studio): the direct path."""
+
+    def __init__(
+        self, worker_url: str, token: str | None, source: MediaStreamTrack, sink: FrameSink
+    ) -> None:
+        from tether.studio.signaling import SignalingClient
+
+        self.signaling = SignalingClient(worker_url, token)
+        self.source = source
+        self.sink = sink
+        self.peer = None
+
+    async def start(self, parameters: dict) -> None:
+        from tether.studio.worker_peer import WorkerPeer
+
+        await self.signaling.connect(10)
+        self.peer = WorkerPeer(self.source, RecordingSlot(self.sink))
+        await self.peer.start(self.signaling, parameters, 1)
+
+    async def close(self) -> None:
+        if self.peer is not None:
+            await self.peer.close()
+        await self.signaling.close()

@@ -78,14 +78,18 @@ def worker_session(worker: Service) -> dict:
 
 
 def record_banner(page: Page) -> None:
-    """Keep every text the banner shows, however briefly."""
+    """Keep every text the banner shows, however briefly, and when the badge changed."""
     page.evaluate(
         """() => {
       window.bannerLog = [];
+      window.badgeLog = [];
       const banner = document.getElementById('banner');
+      const badge = document.getElementById('badge');
       new MutationObserver(() => {
         if (!banner.hidden) window.bannerLog.push(banner.textContent.trim());
       }).observe(banner, {subtree: true, childList: true, attributes: true, characterData: true});
+      new MutationObserver(() => window.badgeLog.push([badge.textContent, Date.now() / 1000]))
+        .observe(badge, {subtree: true, childList: true, characterData: true});
     }"""
     )
 
@@ -128,6 +132,12 @@ def test_recovers_from_a_webrtc_disconnect(page: Page, rig) -> None:
     assert sample(page)["chroma"] < 6
     timeline = page.locator("#timeline li").all_text_contents()
     assert any(" reconnected: " in t for t in timeline), timeline
+    # how soon the badge showed the transition (same machine, same wall clock)
+    events = httpx.get(f"{studio.url}/api/v1/cloud/status").json()["events"]
+    went_down = next(e["at"] for e in reversed(events) if e["kind"] == "reconnecting")
+    shown = next(t for text, t in page.evaluate("window.badgeLog") if text == "reconnecting")
+    print(f"badge showed 'reconnecting' {1000 * (shown - went_down):.0f} ms after the transition")
+    assert shown - went_down < 1.0
     assert worker_session(worker)["resumes"] == 1
 
 

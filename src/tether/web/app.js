@@ -15,8 +15,14 @@ let pipelines = [];
 let values = {};
 let lastStatus = null;
 
-const stream = new Stream($("input"), $("output"), (state) => {
-  $("stream-state").textContent = state === "stopped" ? "" : `stream ${state}`;
+const stream = new Stream($("input"), $("output"), async (state) => {
+  let text = state === "stopped" ? "" : `stream ${state}`;
+  if (state === "closed" || state === "failed") {
+    // e.g. another client took over the studio's one stream
+    const reason = (await api.status().catch(() => ({}))).previous_stream_reason;
+    text = `stream ended${reason ? `: ${reason}` : ""}`;
+  }
+  $("stream-state").textContent = text;
   $("start").disabled = stream.running && state !== "failed" && state !== "closed";
   $("stop").disabled = !stream.running;
 });
