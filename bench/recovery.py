@@ -118,8 +118,11 @@ def outage(sink: FrameSink, t0: float) -> dict[str, float]:
     nan = float("nan")
     newest, prev_t, last_before, longest = -1, None, None, 0.0
     for t, frame_id in sink.history:
-        if frame_id <= newest or frame_id not in sent_at:
-            continue
+        if t < t0 - 1.0:
+            continue  # earlier runs on the same stream
+        sent = sent_at.get(frame_id)
+        if frame_id <= newest or sent is None or not 0 <= t - sent < 5.0:
+            continue  # a held frame, or a frame number misread from a damaged picture
         newest = frame_id
         if t <= t0:
             last_before = t
