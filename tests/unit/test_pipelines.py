@@ -3,7 +3,7 @@ import pytest
 from pydantic import ValidationError
 
 from tether.pipelines import UnknownPipeline, load_pipelines, resolve
-from tether.pipelines.builtin import hue_for_prompt
+from tether.pipelines.builtin import NoParams, hue_for_prompt
 
 FRAME = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
 
@@ -59,3 +59,31 @@ def test_bad_parameters_are_rejected_with_names() -> None:
 def test_keys_of_other_pipelines_are_ignored() -> None:
     _, params = resolve(load_pipelines(), {"pipeline": "gray", "prompt": "left over"})
     assert params.model_dump() == {}
+
+
+class Sepia:
+    """A third-party pipeline, as a plugin package would ship it."""
+
+    name = "sepia"
+    params_model = NoParams
+
+    def process(self, frame: np.ndarray, params: NoParams) -> np.ndarray:
+        return frame
+
+
+def test_third_party_pipelines_load_from_entry_points(monkeypatch, caplog) -> None:
+    from importlib.metadata import EntryPoint
+
+    import tether.pipelines as registry
+
+    group = registry.ENTRY_POINT_GROUP
+    plugins = [
+        EntryPoint("sepia", "tests.unit.test_pipelines:Sepia", group),
+        EntryPoint("broken", "tests.unit.test_pipelines:NoSuchThing", group),
+        EntryPoint("not-a-pipeline", "tests.unit.test_pipelines:FRAME", group),
+    ]
+    monkeypatch.setattr(registry, "entry_points", lambda group: plugins)
+    pipelines = registry.load_pipelines()
+    assert "sepia" in pipelines and "gray" in pipelines
+    assert "skipping pipeline plugin 'broken'" in caplog.text
+    assert "skipping pipeline plugin 'not-a-pipeline'" in caplog.text
