@@ -45,9 +45,10 @@ def read_id(luma: np.ndarray, inverted: bool = False) -> int:
     """The frame number stamped by ``stamp_id``, from a luma (or gray) image."""
     width = luma.shape[1]
     block = width // ID_BITS
+    margin = min(4, block // 4)  # stay off block edges, where the codec blurs
     frame_id = 0
     for bit in range(ID_BITS):
-        cell = luma[4 : BAND - 4, bit * block + 4 : (bit + 1) * block - 4]
+        cell = luma[4 : BAND - 4, bit * block + margin : (bit + 1) * block - margin]
         on = cell.mean() > 128
         if on != inverted:
             frame_id |= 1 << bit
