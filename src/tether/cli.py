@@ -53,6 +53,7 @@ def _setup_logging(level: str) -> None:
     )
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _apply_media_settings(settings: StudioSettings | WorkerSettings) -> None:

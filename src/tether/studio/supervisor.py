@@ -182,11 +182,11 @@ class LinkSupervisor:
         self._transition(LinkState.RECONNECTING, reason, "reconnecting")
         self._run = self._tasks.spawn(self._schedule(initial=False), "reconnect")
 
-    async def stop(self) -> None:
+    async def stop(self, reason: str = "disconnect requested") -> None:
         """The user's disconnect: cancel and await any try, close, end idle. Never an error."""
         if self.state == LinkState.IDLE:
             return
-        self._transition(LinkState.CLOSING, "disconnect requested")
+        self._transition(LinkState.CLOSING, reason)
         await self._tasks.cancel(self._run)
         self.next_retry_at = None
         self.attempt = 0
@@ -196,7 +196,7 @@ class LinkSupervisor:
         self._transition(LinkState.IDLE, "disconnected by user", "disconnected")
 
     async def close(self) -> None:
-        await self.stop()
+        await self.stop("shutting down")
         await self._tasks.close()
 
     # --- the schedule ---
