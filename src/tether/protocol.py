@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 AUTH_FAILED_CLOSE_CODE = 4401
-SESSION_TAKEN_OVER_CLOSE_CODE = 4409
 DATA_CHANNEL_LABEL = "parameters"
 
 

@@ -146,18 +146,14 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    @app.post("/api/v1/cloud/debug/disconnect-webrtc")
-    async def debug_disconnect() -> dict[str, Any]:
-        if not settings.debug_endpoints:
-            raise HTTPException(404, "Not Found")
-        await studio.link.debug_drop_media()
-        return studio.status()
+    # Fault injection for tests and demos; absent (404) unless TETHER_DEBUG_ENDPOINTS=1.
+    drops = {"webrtc": studio.link.debug_drop_media, "signaling": studio.link.debug_drop_signaling}
 
-    @app.post("/api/v1/cloud/debug/disconnect-signaling")
-    async def debug_disconnect_signaling() -> dict[str, Any]:
-        if not settings.debug_endpoints:
+    @app.post("/api/v1/cloud/debug/disconnect-{what}")
+    async def debug_disconnect(what: str) -> dict[str, Any]:
+        if not settings.debug_endpoints or what not in drops:
             raise HTTPException(404, "Not Found")
-        await studio.link.debug_drop_signaling()
+        await drops[what]()
         return studio.status()
 
     # --- stream ---
