@@ -19,11 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from tether.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
 from tether.rtc import use_eager_release, use_ice_hosts
-from tether.runner import free_port
+from tether.runner import RunError, free_port, wait_healthy
 
 WARMUP_S = 2.0
 
@@ -47,15 +45,12 @@ def start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen[by
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"{args[0]} did not start")
+    try:
+        wait_healthy(url, proc)
+    except RunError as exc:
+        proc.kill()
+        raise SystemExit(f"{args[0]} did not start: {exc}") from None
+    return proc
 
 
 def summarize(sink: FrameSink, since: float, cpu: dict[str, float], seconds: float) -> dict:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from tether.rtc import use_ice_hosts
-from tether.runner import free_port
+from tether.runner import free_port, wait_healthy
 
 use_ice_hosts("loopback")  # tests never leave this machine
 
@@ -65,20 +65,6 @@ class _suppress_lookup:
         return exc[0] is ProcessLookupError
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 30) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {deadline_s}s")
-
-
 def spawn(
     name: str, args: list[str], port: int, log: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -106,7 +92,7 @@ class Services:
         url = f"http://127.0.0.1:{port}"
         service = Service(name, url, port, proc, log, token, args, env)
         self.started.append(service)
-        wait_http(f"{url}/health", proc)
+        wait_healthy(url, proc)
         return service
 
     def worker(
@@ -122,7 +108,7 @@ class Services:
         service.stop(signal.SIGKILL)
         proc = spawn(service.name, service.args, service.port, service.log, service.env)
         service.proc = proc
-        wait_http(f"{service.url}/health", proc)
+        wait_healthy(service.url, proc)
         return service
 
     def studio(

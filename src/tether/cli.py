@@ -11,7 +11,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
@@ -141,22 +140,6 @@ def studio(
     _serve(create_studio_app(settings), host, port, log_level)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise _fail(f"the worker exited during start-up (code {proc.returncode})", 1)
-        try:
-            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise _fail(f"the worker did not answer at {url} within {timeout:g}s", 1)
-
-
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -178,7 +161,7 @@ def up(
     log_level: LogLevel = "info",
 ) -> None:
     """Studio plus an embedded worker on loopback: the default main job."""
-    from tether.runner import free_port
+    from tether.runner import RunError, free_port, wait_healthy
     from tether.studio.app import create_studio_app
 
     _setup_logging(log_level)
@@ -191,7 +174,10 @@ def up(
     cmd += ["--port", str(worker_port), "--parent-pid", str(os.getpid()), "--log-level", log_level]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     try:
-        _wait_healthy(worker_url, proc, timeout=30)
+        try:
+            wait_healthy(worker_url, proc, deadline_s=30)
+        except RunError as exc:
+            raise _fail(f"the worker did not start: {exc}", 1) from None
         settings = _studio_settings(
             host=host, port=port, worker_url=worker_url, worker_token=token, pipeline=pipeline
         )

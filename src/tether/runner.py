@@ -8,6 +8,7 @@ import itertools
 import logging
 import secrets
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 import uvicorn
 
 from tether.config import WorkerSettings
@@ -49,6 +51,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 30) -> None:
+    """Block until the tether process at ``url`` answers /health; RunError if it exits
+    or stays silent past the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RunError(f"the process for {url} exited during start-up (code {proc.returncode})")
+        try:
+            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RunError(f"nothing answered at {url} within {deadline_s:g}s")
 
 
 @contextlib.asynccontextmanager

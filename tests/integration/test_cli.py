@@ -14,9 +14,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers import wait_http
 from tether.media import moving_pattern
-from tether.runner import free_port
+from tether.runner import free_port, wait_healthy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -131,7 +130,7 @@ def test_up_starts_connects_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/health", proc, 60)
+        wait_healthy(url, proc, 60)
         deadline = time.monotonic() + 20
         while httpx.get(f"{url}/api/v1/cloud/status").json()["state"] != "connected":
             assert time.monotonic() < deadline, "studio never connected to its worker"
