@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from tether.clock import Clock, MonotonicClock
@@ -79,10 +78,6 @@ class WorkerLink:
         return self.webrtc_error or self.supervisor.error
 
     @property
-    def listeners(self) -> list[Callable[[LinkEvent], None]]:
-        return self.supervisor.listeners
-
-    @property
     def webrtc_connected(self) -> bool:
         return self.peer is not None and self.peer.state == "connected"
 
@@ -102,14 +97,16 @@ class WorkerLink:
             return True
         return peer.silent_for() <= self.settings.heartbeat_timeout_s and not self._stalled()
 
+    def worker_lag_s(self) -> float:
+        """How long the worker's frames have been missing while ours flow (0 when ours
+        don't, or there is no media path)."""
+        if self.peer is None or not self._source_flowing():
+            return 0.0
+        since = max(self.processed.updated_at or 0.0, self.peer.started_at)
+        return self.clock.now() - since
+
     def _stalled(self) -> bool:
-        now = self.clock.now()
-        src, out = self.source.updated_at, self.processed.updated_at
-        peer = self.peer
-        if src is None or peer is None or now - src > SOURCE_FRESH_S:
-            return False
-        since = max(out or 0.0, peer.started_at)
-        return now - since > MEDIA_STALL_S
+        return self.worker_lag_s() > MEDIA_STALL_S
 
     def notify(self) -> None:
         self.changed.fire()
@@ -166,7 +163,6 @@ class WorkerLink:
                     await self._build_media()
                 await self._await_flow()
         self.connect_stage = None
-        self.webrtc_error = None
 
     def healthy(self) -> bool:
         signaling_up = self.signaling is not None and self.signaling.is_open
@@ -304,9 +300,12 @@ class WorkerLink:
         if event.new == LinkState.CONNECTED:
             self.webrtc_error = None
         if event.new == LinkState.FAILED:
-            # Given up: whatever is left of the media path is dead; Retry builds anew.
+            # Given up: whatever is left of the media path is dead (detached at once, so
+            # nothing counts it as healthy); Retry builds anew.
             self.connect_stage = None
-            self._tasks.spawn(self._close_peer(), "close-failed-media")
+            peer, self.peer = self.peer, None
+            if peer is not None:
+                self._tasks.spawn(peer.close(), "close-failed-media")
         if event.new == LinkState.CONNECTED and self.streaming and self.peer is None:
             self._tasks.spawn(self._media_while_connected(), "media")
 

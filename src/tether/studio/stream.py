@@ -48,6 +48,7 @@ class OutputTrack(MediaStreamTrack):
         self._restamper = Restamper()
         self.showing_fallback: Fallback | None = None
         self._shown: av.VideoFrame | None = None  # the last processed frame sent
+        self._black: av.VideoFrame | None = None
 
     async def recv(self) -> av.VideoFrame:
         while True:
@@ -78,7 +79,10 @@ class OutputTrack(MediaStreamTrack):
         # Hold what the client last saw, not a newer frame it never got.
         if self._fallback == Fallback.HOLD and self._shown is not None:
             return self._shown
-        return black_like(source)
+        black = self._black
+        if black is None or (black.width, black.height) != (source.width, source.height):
+            black = self._black = black_like(source)  # one per size, not one per frame
+        return black
 
 
 class StreamSession:

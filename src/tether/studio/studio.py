@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from tether.config import StudioSettings
@@ -15,8 +14,9 @@ from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
 
-# Worker frames older than this while input flows count as a stall: show the fallback.
-STALL_S = 1.0
+# The worker's frames missing this long while ours flow: show the fallback. (The link
+# declares a stall, and reconnects, only later: MEDIA_STALL_S.)
+FALLBACK_AFTER_S = 1.0
 
 
 class Studio:
@@ -29,7 +29,6 @@ class Studio:
         self.stream: StreamSession | None = None
         self.previous_stream_reason: str | None = None
         self._tasks = TaskOwner("studio")
-        self._started = time.monotonic()
 
     async def start(self) -> None:
         if self.settings.worker_url:
@@ -41,10 +40,7 @@ class Studio:
     # --- stream ---
     def output_live(self) -> bool:
         """Whether the client sees the worker's frames (else the fallback)."""
-        if self.link.state == LinkState.FAILED or not self.link.media_healthy():
-            return False
-        src, out = self.source.updated_at, self.processed.updated_at
-        return not (src is not None and (out is None or src - out > STALL_S))
+        return self.link.media_healthy() and self.link.worker_lag_s() <= FALLBACK_AFTER_S
 
     async def offer(
         self, sdp: str, sdp_type: str, initial_parameters: dict[str, Any] | None
