@@ -72,7 +72,6 @@ class MediaSession:
         self.last_error: str | None = None
         self.resumes = 0
         self.created_at = time.time()
-        self.lost_at: float | None = None
         self.parameters: dict[str, Any] = {}
         self.version = 0
         self._pipelines = pipelines
@@ -80,7 +79,6 @@ class MediaSession:
         self._executor = executor
         self._tasks = TaskOwner(f"session-{self.id}")
         self.pc: RTCPeerConnection | None = None
-        self._channel: RTCDataChannel | None = None
         self.on_lost: Any = None  # callback(session), set by the registry
 
     @property
@@ -107,6 +105,10 @@ class MediaSession:
     # --- media ---
     async def process(self, frame: av.VideoFrame) -> av.VideoFrame:
         pipeline, params = self._pipeline, self._params
+        if getattr(pipeline, "is_identity", False):
+            # Nothing to compute: no thread hop, no RGB round trip.
+            self.frames_out += 1
+            return frame
         loop = asyncio.get_running_loop()
         try:
             out = await loop.run_in_executor(self._executor, _run, pipeline, params, frame)
@@ -127,7 +129,6 @@ class MediaSession:
             self.resumes += 1
             self._tasks.spawn(old.close(), "close-old-pc")
         self.state = SessionState.CONNECTING
-        self.lost_at = None
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -148,12 +149,10 @@ class MediaSession:
                 self.state = SessionState.ACTIVE
             elif pc.connectionState in ("failed", "closed") and self.state != SessionState.CLOSED:
                 self.state = SessionState.WARM
-                self.lost_at = time.monotonic()
                 if self.on_lost:
                     self.on_lost(self)
 
     def _bind_channel(self, channel: RTCDataChannel) -> None:
-        self._channel = channel
 
         def send(message: dict[str, Any]) -> None:
             if channel.readyState == "open":
@@ -214,8 +213,6 @@ class MediaSession:
 
 
 def _run(pipeline: Pipeline, params: PipelineParams, frame: av.VideoFrame) -> av.VideoFrame:
-    if getattr(pipeline, "is_identity", False):
-        return frame  # no RGB round trip (about 1.5 ms at 512x512) for nothing
     rgb = frame.to_ndarray(format="rgb24")
     out = pipeline.process(rgb, params)
     if out is rgb:
