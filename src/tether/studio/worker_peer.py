@@ -32,7 +32,6 @@ class WorkerPeer:
         self.started_at = now()
         self.processed = processed
         self.session_id: str | None = None
-        self.resumed = False
         self.acked_version: int | None = None
         self.params_error: str | None = None
         self.last_pong_at: float | None = None
@@ -91,7 +90,6 @@ class WorkerPeer:
             offer["resume_session_id"] = resume_session_id
         reply = await signaling.request(offer, wait_s)
         self.session_id = reply.get("sessionId")
-        self.resumed = bool(reply.get("resumed"))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
 
     async def wait_connected(self, wait_s: float) -> bool:
