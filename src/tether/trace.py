@@ -28,10 +28,6 @@ def enable(directory: str | Path) -> None:
     atexit.register(_out.close)
 
 
-def enabled() -> bool:
-    return _out is not None
-
-
 def mark(stage: str, frame: av.VideoFrame) -> None:
     if _out is None:
         return
