@@ -21,7 +21,8 @@ from pathlib import Path
 import av
 
 from bench.relay import cpu_seconds, machine, start
-from tether.probe import FrameSink, NumberedSource, StudioClient, WorkerClient, _base_planes
+from tether.frame_id import base_planes
+from tether.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
 from tether.rtc import use_eager_release, use_ice_hosts
 from tether.runner import free_port
 
@@ -110,7 +111,7 @@ def codec_cost(size: int, frames: int = 120) -> dict:
 
     codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     encoder, decoder = get_encoder(codec), get_decoder(codec)
-    planes = _base_planes(size, size)
+    planes = base_planes(size, size)
     enc_ms, dec_ms = [], []
     for i in range(frames):
         planes[:32, :] = (i * 7) % 256

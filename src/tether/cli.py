@@ -221,8 +221,8 @@ def run(
     """Stream a video file through a worker (embedded unless --worker) into OUTPUT."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from tether.client.signaling import SignalingError
     from tether.runner import RunError, run_file
-    from tether.studio.signaling import SignalingError
 
     _setup_logging(log_level)
     use_ice_hosts(resolve_ice_mode("auto", [host_of(worker)] if worker else []))

@@ -16,43 +16,9 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from tether.frame_id import ID_BITS, base_planes, read_id, stamp_id
 from tether.media import FrameSlot
 from tether.tasks import TaskOwner
-
-ID_BITS = 16
-BAND = 32  # the frame number is drawn as ID_BITS black/white blocks in the top band
-
-
-def _base_planes(width: int, height: int) -> np.ndarray:
-    """A colourful yuv420p picture (stacked planes), so gray/invert show clearly."""
-    y, x = np.mgrid[0:height, 0:width]
-    luma = (60 + 120 * x / max(width - 1, 1)).astype(np.uint8)
-    cu = np.full((height // 2, width // 2), 90, np.uint8)
-    cv = np.full((height // 2, width // 2), 200, np.uint8)
-    cu[:, width // 4 :] = 200
-    cv[height // 4 :, :] = 70
-    return np.concatenate([luma, cu.reshape(height // 4, width), cv.reshape(height // 4, width)])
-
-
-def stamp_id(planes: np.ndarray, width: int, frame_id: int) -> None:
-    block = width // ID_BITS
-    for bit in range(ID_BITS):
-        value = 235 if (frame_id >> bit) & 1 else 16
-        planes[:BAND, bit * block : (bit + 1) * block] = value
-
-
-def read_id(luma: np.ndarray, inverted: bool = False) -> int:
-    """The frame number stamped by ``stamp_id``, from a luma (or gray) image."""
-    width = luma.shape[1]
-    block = width // ID_BITS
-    margin = min(4, block // 4)  # stay off block edges, where the codec blurs
-    frame_id = 0
-    for bit in range(ID_BITS):
-        cell = luma[4 : BAND - 4, bit * block + margin : (bit + 1) * block - margin]
-        on = cell.mean() > 128
-        if on != inverted:
-            frame_id |= 1 << bit
-    return frame_id
 
 
 class NumberedSource(MediaStreamTrack):
@@ -65,7 +31,7 @@ class NumberedSource(MediaStreamTrack):
         self.width, self.height, self.fps = width, height, fps
         self.sent_at: dict[int, float] = {}
         self.count = 0
-        self._base = _base_planes(width, height)
+        self._base = base_planes(width, height)
         self._start: float | None = None
 
     async def recv(self) -> av.VideoFrame:
@@ -190,7 +156,7 @@ class WorkerClient:
     def __init__(
         self, worker_url: str, token: str | None, source: MediaStreamTrack, sink: FrameSink
     ) -> None:
-        from tether.studio.signaling import SignalingClient
+        from tether.client.signaling import SignalingClient
 
         self.signaling = SignalingClient(worker_url, token)
         self.source = source
@@ -198,7 +164,7 @@ class WorkerClient:
         self.peer = None
 
     async def start(self, parameters: dict) -> None:
-        from tether.studio.worker_peer import WorkerPeer
+        from tether.client.worker_peer import WorkerPeer
 
         await self.signaling.connect(10)
         self.peer = WorkerPeer(self.source, RecordingSlot(self.sink))

@@ -19,11 +19,11 @@ import av
 import httpx
 import uvicorn
 
+from tether.client.signaling import SignalingClient
+from tether.client.worker_peer import WorkerPeer
 from tether.config import WorkerSettings
 from tether.media import FrameSlot, SlotTrack
 from tether.pipelines import UnknownPipeline
-from tether.studio.signaling import SignalingClient
-from tether.studio.worker_peer import WorkerPeer
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Off by default and then free. ``enable(dir)`` makes each process append
 ``stage frame_number monotonic_time`` lines to its own file in ``dir``; frame
-numbers are read from the pixels stamped by ``tether.probe.NumberedSource``, and
+numbers are read from the pixels stamped by ``tether.frame_id.stamp_id``, and
 CLOCK_MONOTONIC is shared by every process on the machine, so stages line up."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import IO
 
 import av
 import numpy as np
+
+from tether.frame_id import read_id
 
 _out: IO[str] | None = None
 
@@ -31,8 +33,6 @@ def enable(directory: str | Path) -> None:
 def mark(stage: str, frame: av.VideoFrame) -> None:
     if _out is None:
         return
-    from tether.probe import read_id
-
     now = time.monotonic()
     plane = frame.planes[0]
     luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]

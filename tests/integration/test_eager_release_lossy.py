@@ -14,7 +14,8 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from tests.lossy_link import LossyLink
-from tether.probe import FrameSink, NumberedSource, _base_planes
+from tether.frame_id import base_planes
+from tether.probe import FrameSink, NumberedSource
 from tether.rtc import create_peer_connection, use_eager_release
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,7 +44,7 @@ async def stream_over(link: LossyLink, eager: bool) -> dict:
     source = NumberedSource(SIZE, SIZE, fps=30)
     sink = FrameSink(source=source)
     expected = (
-        av.VideoFrame.from_ndarray(_base_planes(SIZE, SIZE), format="yuv420p")
+        av.VideoFrame.from_ndarray(base_planes(SIZE, SIZE), format="yuv420p")
         .to_ndarray(format="rgb24")[40:]
         .astype(int)
     )

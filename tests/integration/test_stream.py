@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import Services, get_status, wait_until
-from tether.probe import FrameSink, NumberedSource, StudioClient, _base_planes
+from tether.frame_id import base_planes
+from tether.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.timeout(90)
 def expected_rgb(width: int = 512, height: int = 512) -> np.ndarray:
     import av
 
-    planes = _base_planes(width, height)
+    planes = base_planes(width, height)
     return av.VideoFrame.from_ndarray(planes, format="yuv420p").to_ndarray(format="rgb24")
 
 

@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import Services
-from tether.studio.signaling import AuthError, SignalingClient
+from tether.client.signaling import AuthError, SignalingClient
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from tether.studio.backoff import BackoffSchedule
+from tether.studio.link.backoff import BackoffSchedule
 
 
 def test_default_schedule_is_immediate_then_1_2_4() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tether.clock import VirtualClock
 from tether.config import StudioSettings
 from tether.media import FrameSlot
-from tether.studio.link import MEDIA_STALL_S, WorkerLink
+from tether.studio.link.worker_link import MEDIA_STALL_S, WorkerLink
 from tether.studio.parameters import ParameterStore
 
 

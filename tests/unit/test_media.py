@@ -3,9 +3,9 @@ import asyncio
 import av
 import numpy as np
 
+from tether.client.signaling import SignalingError, signaling_url
+from tether.frame_id import base_planes, read_id, stamp_id
 from tether.media import FrameSlot, Restamper, black_like
-from tether.probe import _base_planes, read_id, stamp_id
-from tether.studio.signaling import SignalingError, signaling_url
 from tether.tasks import TaskOwner
 
 
@@ -39,7 +39,7 @@ def test_black_frame_is_black() -> None:
 
 
 def test_frame_numbers_round_trip() -> None:
-    planes = _base_planes(512, 512)
+    planes = base_planes(512, 512)
     for frame_id in (0, 1, 1234, 65535):
         stamp_id(planes, 512, frame_id)
         assert read_id(planes[:512]) == frame_id

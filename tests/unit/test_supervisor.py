@@ -8,8 +8,8 @@ from collections import deque
 import pytest
 
 from tether.clock import VirtualClock
-from tether.studio.backoff import BackoffSchedule
-from tether.studio.supervisor import FatalLinkError, LinkState, LinkSupervisor
+from tether.studio.link.backoff import BackoffSchedule
+from tether.studio.link.supervisor import FatalLinkError, LinkState, LinkSupervisor
 
 
 class ScriptedConnector:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.unit.test_supervisor import make
-from tether.studio.supervisor import LinkState
+from tether.studio.link.supervisor import LinkState
 
 
 class SupervisorMachine(RuleBasedStateMachine):
@@ -36,7 +36,7 @@ class SupervisorMachine(RuleBasedStateMachine):
 
     @rule(fail=st.booleans(), fatal=st.booleans())
     def script_next_try(self, fail: bool, fatal: bool) -> None:
-        from tether.studio.supervisor import FatalLinkError
+        from tether.studio.link.supervisor import FatalLinkError
 
         outcome = (FatalLinkError("fatal") if fatal else OSError("refused")) if fail else None
         self.connector.outcomes.append(outcome)

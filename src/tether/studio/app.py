@@ -17,11 +17,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from tether import __version__
+from tether.client.signaling import SignalingError, signaling_url
 from tether.config import StudioSettings
 from tether.media import Signal
 from tether.studio.link import LinkState
 from tether.studio.metrics import render_metrics
-from tether.studio.signaling import SignalingError, signaling_url
 from tether.studio.studio import Studio
 
 logger = logging.getLogger(__name__)

@@ -14,15 +14,15 @@ import contextlib
 import logging
 from typing import Any
 
+from tether.client.signaling import AuthError, SignalingClient, SignalingError, host_port
+from tether.client.worker_peer import WorkerPeer
 from tether.clock import Clock, MonotonicClock
 from tether.config import StudioSettings
 from tether.media import FrameSlot, Signal, SlotTrack
 from tether.protocol import heartbeat_ping
-from tether.studio.backoff import BackoffSchedule
+from tether.studio.link.backoff import BackoffSchedule
+from tether.studio.link.supervisor import FatalLinkError, LinkEvent, LinkState, LinkSupervisor
 from tether.studio.parameters import ParameterStore
-from tether.studio.signaling import AuthError, SignalingClient, SignalingError, host_port
-from tether.studio.supervisor import FatalLinkError, LinkEvent, LinkState, LinkSupervisor
-from tether.studio.worker_peer import WorkerPeer
 from tether.tasks import TaskOwner
 
 __all__ = ["LinkEvent", "LinkState", "WorkerLink"]

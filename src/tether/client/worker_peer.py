@@ -12,9 +12,9 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
 
 from tether import protocol
+from tether.client.signaling import SignalingClient
 from tether.media import FrameSlot, pump
 from tether.rtc import create_peer_connection
-from tether.studio.signaling import SignalingClient
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)

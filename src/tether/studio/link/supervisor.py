@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from tether.clock import Clock
-from tether.studio.backoff import BackoffSchedule
+from tether.studio.link.backoff import BackoffSchedule
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)

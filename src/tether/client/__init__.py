@@ -1,0 +1,2 @@
+"""The worker-client side of the protocol: the signaling client and the peer
+connection to a worker. Used by the studio's link, `tether run` and the probe."""
