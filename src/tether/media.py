@@ -24,7 +24,10 @@ VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 
 
 class Signal:
-    """A reusable wake-up: every waiter registered before ``fire`` is woken."""
+    """A reusable wake-up: every waiter registered before ``fire`` is woken.
+
+    Waiters share one future, but each gets it behind a shield: a waiter that is
+    cancelled (a closed peer's sender, say) must not cancel the wake-up of the others."""
 
     def __init__(self) -> None:
         self._future: asyncio.Future[None] | None = None
@@ -32,7 +35,7 @@ class Signal:
     def future(self) -> asyncio.Future[None]:
         if self._future is None or self._future.done():
             self._future = asyncio.get_running_loop().create_future()
-        return self._future
+        return asyncio.shield(self._future)
 
     def fire(self) -> None:
         if self._future is not None and not self._future.done():

@@ -74,3 +74,18 @@ async def test_task_owner_cancels_and_awaits_everything() -> None:
     await asyncio.sleep(0)
     await owner.close()
     assert sorted(stopped) == [0, 1, 2] and len(owner) == 0
+
+
+async def test_a_cancelled_reader_does_not_stall_the_others() -> None:
+    # Two senders read one slot (a handover, a takeover); closing one cancels its
+    # read. The other must still get the next frame.
+    slot = FrameSlot()
+    slot.put(frame())
+    leaving = asyncio.create_task(slot.newer_than(1))
+    staying = asyncio.create_task(slot.newer_than(1))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    await asyncio.gather(leaving, return_exceptions=True)
+    newest = frame()
+    slot.put(newest)
+    assert await asyncio.wait_for(staying, 1) == (2, newest)
