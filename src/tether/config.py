@@ -69,7 +69,17 @@ class StudioSettings(_Base):
     # 0 turns the heartbeat and the media watchdog off: only aiortc's own detection is
     # left (for comparison benchmarks; it needs ~30 s to notice a silent worker).
     heartbeat_timeout_s: float = Field(default=1.5, ge=0)
-    connect_timeout_s: float = Field(default=10.0, gt=0)
+    # Per-stage limits inside one try, so a dead path fails fast and the next try goes:
+    # open the signaling socket and get 'ready'; the worker's answer to an offer (plus
+    # the measured round trip); ICE/DTLS and the data channel; the first processed
+    # frame and the parameter acknowledgement.
+    signaling_timeout_s: float = Field(default=1.5, gt=0)
+    offer_timeout_s: float = Field(default=2.0, gt=0)
+    ice_timeout_s: float = Field(default=3.0, gt=0)
+    flow_timeout_s: float = Field(default=3.0, gt=0)
+    # Once failed, while a stream is wanted, check the worker this often and recover
+    # by itself when it answers; 0 turns it off.
+    failed_probe_s: float = Field(default=5.0, ge=0)
 
     @field_validator("reconnect_delays", mode="before")
     @classmethod

@@ -118,22 +118,99 @@ def error(request_id: str | None, message: str, code: str = "bad_request") -> di
 
 
 # --- data channel ---
-def parameters_message(version: int, parameters: dict[str, Any]) -> str:
-    return json.dumps({"type": "parameters", "version": version, "parameters": parameters})
+# Typed messages on the peer connection's data channels, used by both ends. The
+# ``parameters`` channel (reliable, ordered) carries parameter sets and their replies;
+# the heartbeat rides its own unordered, no-retransmit channel, so a lost packet never
+# holds a pong back behind a retransmit.
+HEARTBEAT_CHANNEL_LABEL = "heartbeat"
 
 
-def heartbeat_ping(seq: int, t: float) -> str:
-    return json.dumps({"type": "ping", "seq": seq, "t": t})
+class _ChannelMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-def decode_channel_message(raw: str | bytes) -> dict[str, Any]:
+class Parameters(_ChannelMessage):
+    """studio -> worker: the full, merged parameter set at one version."""
+
+    type: Literal["parameters"] = "parameters"
+    version: int = Field(ge=0)
+    parameters: dict[str, Any]
+
+
+class ParametersAck(_ChannelMessage):
+    """worker -> studio: the worker applied exactly this version."""
+
+    type: Literal["parameters_ack"] = "parameters_ack"
+    version: int = Field(ge=0)
+
+
+class ParametersError(_ChannelMessage):
+    """worker -> studio: this version was rejected; the previous one stays applied."""
+
+    type: Literal["parameters_error"] = "parameters_error"
+    version: int
+    message: str
+
+
+class HeartbeatPing(_ChannelMessage):
+    type: Literal["ping"] = "ping"
+    seq: int
+    t: float
+
+
+class HeartbeatPong(_ChannelMessage):
+    type: Literal["pong"] = "pong"
+    seq: int
+    t: float
+
+
+class ChannelError(_ChannelMessage):
+    """Either way: a message that could not be understood."""
+
+    type: Literal["error"] = "error"
+    message: str
+
+
+class PipelineError(_ChannelMessage):
+    """worker -> studio: the pipeline failed on ``count`` frames so far (``message``: the
+    latest failure; None once it works again)."""
+
+    type: Literal["pipeline_error"] = "pipeline_error"
+    count: int = Field(ge=0)
+    message: str | None = None
+
+
+ChannelMessage = Annotated[
+    Parameters | ParametersAck | ParametersError | HeartbeatPing | HeartbeatPong
+    | ChannelError | PipelineError,
+    Field(discriminator="type"),
+]  # fmt: skip
+_channel_adapter: TypeAdapter[ChannelMessage] = TypeAdapter(ChannelMessage)
+CHANNEL_TYPES = (
+    "parameters", "parameters_ack", "parameters_error", "ping", "pong", "error",
+    "pipeline_error",
+)  # fmt: skip
+
+
+def parse_channel_message(raw: str | bytes) -> ChannelMessage:
+    """Parse one data-channel message, or raise ProtocolError."""
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ProtocolError("data-channel message is not valid JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError("data-channel message must be an object with a 'type'")
-    return data
+    if data["type"] not in CHANNEL_TYPES:
+        raise ProtocolError(f"unknown message type {data['type']!r}")
+    try:
+        return _channel_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(f"bad {data['type']!r} message: {_first_error(exc)}") from None
+
+
+def encode(message: BaseModel) -> str:
+    """A protocol model as compact JSON, with its wire names."""
+    return message.model_dump_json(by_alias=True, exclude_none=False)
 
 
 def json_dumps(message: dict[str, Any]) -> str:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from tether.clock import VirtualClock
-from tether.config import StudioSettings
 from tether.media import FrameSlot
-from tether.studio.link.worker_link import MEDIA_STALL_S, WorkerLink
-from tether.studio.parameters import ParameterStore
+from tether.studio.link.health import MEDIA_STALL_S, Health, Timing
 
 
 class FakePeer:
@@ -17,46 +15,72 @@ class FakePeer:
         self.state = "connected"
         self.channel_open = True
         self.started_at = clock.now()
+        self.connected_at: float | None = None
         self.last_pong_at: float | None = None
 
-    def silent_for(self) -> float:
-        return self.clock.now() - (self.last_pong_at or self.started_at)
+    def send_ping(self, seq: int, t: float) -> bool:
+        return True
 
 
-def make(**settings):
+def make(**timing):
     clock = VirtualClock()
-    link = WorkerLink(
-        StudioSettings(**settings), FrameSlot(), FrameSlot(), ParameterStore(), clock=clock
-    )
-    peer = FakePeer(clock)
-    link.peer = peer  # type: ignore[assignment]
-    return clock, link, peer
+    health = Health(Timing(**timing), clock, FrameSlot(), FrameSlot())
+    return clock, health, FakePeer(clock)
 
 
 def test_heartbeat_silence_makes_media_unhealthy() -> None:
-    clock, link, peer = make()
+    clock, health, peer = make()
     peer.last_pong_at = clock.now()
-    assert link.media_healthy()
+    assert health.media_healthy(peer)
     clock._now += 1.4
-    assert link.media_healthy()
+    assert health.media_healthy(peer)
     clock._now += 0.2  # 1.6 s without a pong > 1.5 s
-    assert not link.media_healthy()
+    assert not health.media_healthy(peer)
+    assert "no answer" in health.verdict(peer)
+
+
+def test_silence_counts_from_the_moment_the_peer_connected() -> None:
+    clock, health, peer = make()
+    clock._now += 8.0  # a slow (re)connect: 8 s from creation to connected
+    peer.connected_at = clock.now()
+    clock._now += 0.1
+    assert health.media_healthy(peer) and health.verdict(peer) is None
+
+
+def test_a_processed_frame_counts_as_life_when_pongs_are_lost() -> None:
+    clock, health, peer = make()
+    peer.connected_at = clock.now()
+    clock._now += 5
+    peer.last_pong_at = clock.now() - 3  # pongs lost on a lossy path...
+    health.processed.updated_at = clock.now() - 0.2  # ...but the worker's frames arrive
+    assert health.media_healthy(peer)
 
 
 def test_watchdog_tells_a_stalled_worker_from_a_quiet_source() -> None:
-    clock, link, peer = make()
-    clock._now += 5
+    clock, health, peer = make()
+    clock._now += 10
     peer.last_pong_at = clock.now()  # the heartbeat answers
-    link.source.updated_at = clock.now()  # our frames flow...
-    link.processed.updated_at = clock.now() - MEDIA_STALL_S - 0.1  # ...the worker's do not
-    assert link._stalled() and not link.media_healthy()
-    link.source.updated_at = clock.now() - 2.0  # we stopped sending too: not a stall
-    assert not link._stalled() and link.media_healthy()
+    health.source.updated_at = clock.now()  # our frames flow...
+    health.processed.updated_at = clock.now() - MEDIA_STALL_S - 0.1  # ...the worker's do not
+    assert health.stalled(peer) and not health.media_healthy(peer)
+    assert "stopped sending frames" in health.verdict(peer)
+    health.source.updated_at = clock.now() - 2.0  # we stopped sending too: not a stall
+    assert not health.stalled(peer) and health.media_healthy(peer)
+
+
+def test_a_short_gap_in_the_worker_frames_is_not_a_stall() -> None:
+    clock, health, peer = make()
+    clock._now += 10
+    peer.last_pong_at = clock.now()
+    health.source.updated_at = clock.now()
+    health.processed.updated_at = clock.now() - 2.5  # a lost key frame on a lossy path
+    assert health.media_healthy(peer)
+    assert not health.output_live(peer)  # the client sees the fallback meanwhile
 
 
 def test_heartbeat_off_leaves_only_the_peer_state() -> None:
-    clock, link, peer = make(heartbeat_timeout_s=0)
+    clock, health, peer = make(heartbeat_timeout_s=0)
     clock._now += 60
-    assert link.media_healthy()
+    assert health.media_healthy(peer)
     peer.state = "closed"
-    assert not link.media_healthy()
+    assert not health.media_healthy(peer)

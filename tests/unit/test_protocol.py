@@ -41,11 +41,48 @@ def test_bad_messages_raise_protocol_error(raw: str, needle: str, request_id: st
     assert info.value.request_id == request_id
 
 
-def test_channel_messages() -> None:
-    assert protocol.decode_channel_message(protocol.heartbeat_ping(3, 1.5)) == {
-        "type": "ping",
-        "seq": 3,
-        "t": 1.5,
-    }
-    with pytest.raises(protocol.ProtocolError):
-        protocol.decode_channel_message("[]")
+def test_channel_messages_round_trip() -> None:
+    for message in [
+        protocol.Parameters(version=3, parameters={"pipeline": "gray"}),
+        protocol.ParametersAck(version=3),
+        protocol.ParametersError(version=4, message="strength: too big"),
+        protocol.HeartbeatPing(seq=3, t=1.5),
+        protocol.HeartbeatPong(seq=3, t=1.5),
+        protocol.ChannelError(message="what?"),
+        protocol.PipelineError(count=2, message="tint: boom"),
+        protocol.PipelineError(count=2, message=None),
+    ]:
+        assert protocol.parse_channel_message(protocol.encode(message)) == message
+
+
+def test_pipeline_error_wire_format() -> None:
+    raw = '{"type":"pipeline_error","count":7,"message":null}'
+    assert protocol.parse_channel_message(raw) == protocol.PipelineError(count=7)
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ("[]", "object"),
+        ("nope", "JSON"),
+        ('{"type": "dance"}', "unknown message type"),
+        ('{"type": "parameters", "version": "x", "parameters": {}}', "version"),
+        ('{"type": "parameters_ack"}', "version"),
+    ],
+)
+def test_bad_channel_messages(raw: str, needle: str) -> None:
+    with pytest.raises(protocol.ProtocolError) as info:
+        protocol.parse_channel_message(raw)
+    assert needle in str(info.value)
+
+
+def test_the_studio_offer_is_the_protocol_model() -> None:
+    offer = protocol.Offer(
+        type="offer", sdp="v=0", initial_parameters={"a": 1}, parameters_version=2
+    )
+    wire = offer.model_dump(by_alias=True, exclude_none=True)
+    assert wire == {
+        "type": "offer", "sdp": "v=0", "sdp_type": "offer", "initialParameters": {"a": 1},
+        "parameters_version": 2,
+    }  # fmt: skip
+    assert protocol.parse_studio_message(protocol.json_dumps(wire)) == offer

@@ -26,6 +26,8 @@ class ScriptedConnector:
         self.teardowns = 0
         self.reachable = False
         self.probes = 0
+        self.gave_up = 0
+        self.is_wanted = True
 
     async def establish(self, attempt: int) -> None:
         self.tries.append(attempt)
@@ -51,11 +53,19 @@ class ScriptedConnector:
         self.teardowns += 1
         self.is_healthy = False
 
+    def give_up(self) -> None:
+        self.gave_up += 1
 
-def make(try_s: float = 0.1):
+    def wanted(self) -> bool:
+        return self.is_wanted
+
+
+def make(try_s: float = 0.1, failed_probe_s: float = 0.0):
     clock = VirtualClock()
     connector = ScriptedConnector(clock, try_s)
-    supervisor = LinkSupervisor(connector, BackoffSchedule(jitter=0), clock)
+    supervisor = LinkSupervisor(
+        connector, BackoffSchedule(jitter=0), clock, failed_probe_s=failed_probe_s
+    )
     kinds: list[str] = []
     supervisor.listeners.append(lambda e: kinds.append(e.kind))
     return clock, connector, supervisor, kinds

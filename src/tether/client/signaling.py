@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from tether import protocol
 from tether.tasks import TaskOwner
@@ -28,6 +28,10 @@ class SignalingError(Exception):
 
 class AuthError(SignalingError):
     pass
+
+
+class NotAWorkerError(SignalingError):
+    """Something answers at that URL, but it is not a Tether worker: retrying won't help."""
 
 
 def signaling_url(worker_url: str) -> str:
@@ -108,13 +112,28 @@ class SignalingClient:
             reason = _describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
             cls = AuthError if rcvd and rcvd.code == protocol.AUTH_FAILED_CLOSE_CODE else None
             raise (cls or SignalingError)(reason) from None
+        except json.JSONDecodeError:
+            await self._abort()
+            raise NotAWorkerError(
+                f"{self.url} is not a Tether worker (its first message is not JSON)"
+            ) from None
         except (OSError, InvalidHandshake, InvalidURI) as exc:
             await self._abort()
             where = urlsplit(self.url).netloc
-            raise SignalingError(f"cannot reach the worker at {where}: {_plain(exc)}") from None
-        if first.get("type") != "ready":
+            # An HTTP server that refuses the WebSocket (404, 400...) is not a worker; a
+            # 5xx may be a proxy in front of a worker that is restarting.
+            cls = (
+                NotAWorkerError
+                if isinstance(exc, InvalidStatus) and exc.response.status_code < 500
+                else SignalingError
+            )
+            raise cls(f"cannot reach the worker at {where}: {_plain(exc)}") from None
+        if not isinstance(first, dict) or first.get("type") != "ready":
             await self._abort()
-            raise SignalingError(f"worker sent {first.get('type')!r} instead of 'ready'")
+            what = first.get("type") if isinstance(first, dict) else type(first).__name__
+            raise NotAWorkerError(
+                f"{self.url} is not a Tether worker: it sent {what!r}, not 'ready'"
+            )
         self.ready = first
         self._tasks.spawn(self._read(), "read")
         return first

@@ -30,16 +30,20 @@ class WorkerPeer:
         self.pc = create_peer_connection()
         self._now = now
         self.started_at = now()
+        self.connected_at: float | None = None  # silence is counted from here
         self.processed = processed
         self.session_id: str | None = None
         self.acked_version: int | None = None
         self.params_error: str | None = None
+        self.pipeline_error: str | None = None  # the worker's pipeline failing on frames
+        self.answer: dict[str, Any] = {}  # the worker's answer (resume details)
         self.last_pong_at: float | None = None
         self.rtt_ms: float | None = None
         self.on_state: Callable[[str], None] | None = None
         self.on_ack: Callable[[int], None] | None = None
         self._source = source
         self._channel: RTCDataChannel | None = None
+        self._heartbeat: RTCDataChannel | None = None
         self._tasks = TaskOwner("worker-peer")
         self._connected = asyncio.Event()
         self._channel_open = asyncio.Event()
@@ -65,6 +69,12 @@ class WorkerPeer:
         pc.addTrack(self._source)
         self._channel = pc.createDataChannel(protocol.DATA_CHANNEL_LABEL)
         self._bind_channel(self._channel)
+        # Its own channel, unordered and never retransmitted: a lost ping is just lost,
+        # and never holds later pongs back behind a retransmit.
+        self._heartbeat = pc.createDataChannel(
+            protocol.HEARTBEAT_CHANNEL_LABEL, ordered=False, maxRetransmits=0
+        )
+        self._heartbeat.on("message", self._on_message)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -74,21 +84,22 @@ class WorkerPeer:
         @pc.on("connectionstatechange")
         def on_state() -> None:
             if pc.connectionState == "connected":
+                if self.connected_at is None:
+                    self.connected_at = self._now()
                 self._connected.set()
             if self.on_state is not None:
                 self.on_state(pc.connectionState)
 
         await pc.setLocalDescription(await pc.createOffer())
-        offer: dict[str, Any] = {
-            "type": "offer",
-            "sdp": pc.localDescription.sdp,
-            "sdp_type": "offer",
-            "initialParameters": parameters,
-            "parameters_version": version,
-        }
-        if resume_session_id:
-            offer["resume_session_id"] = resume_session_id
-        reply = await signaling.request(offer, wait_s)
+        offer = protocol.Offer(
+            type="offer",
+            sdp=pc.localDescription.sdp,
+            initial_parameters=parameters,
+            parameters_version=version,
+            resume_session_id=resume_session_id or None,
+        )
+        reply = await signaling.request(offer.model_dump(by_alias=True, exclude_none=True), wait_s)
+        self.answer = reply
         self.session_id = reply.get("sessionId")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
 
@@ -106,29 +117,30 @@ class WorkerPeer:
         def on_open() -> None:
             self._channel_open.set()
 
-        @channel.on("message")
-        def on_message(raw: str | bytes) -> None:
-            try:
-                msg = protocol.decode_channel_message(raw)
-            except protocol.ProtocolError as exc:
-                logger.warning("worker data channel: %s", exc)
-                return
-            kind = msg["type"]
-            if kind == "pong":
-                now = self._now()
-                self.last_pong_at = now
-                if isinstance(msg.get("t"), int | float):
-                    self.rtt_ms = (now - msg["t"]) * 1000.0
-            elif kind == "parameters_ack" and isinstance(msg.get("version"), int):
-                self.acked_version = msg["version"]
-                self.params_error = None
-                if self.on_ack is not None:
-                    self.on_ack(msg["version"])
-            elif kind == "parameters_error":
-                self.params_error = str(msg.get("message"))
-                logger.warning("worker rejected parameters v%s: %s", msg.get("version"), msg)
-            elif kind == "error":
-                logger.warning("worker data channel error: %s", msg.get("message"))
+        channel.on("message", self._on_message)
+
+    def _on_message(self, raw: str | bytes) -> None:
+        try:
+            msg = protocol.parse_channel_message(raw)
+        except protocol.ProtocolError as exc:
+            logger.warning("worker data channel: %s", exc)
+            return
+        if isinstance(msg, protocol.HeartbeatPong):
+            now = self._now()
+            self.last_pong_at = now
+            self.rtt_ms = (now - msg.t) * 1000.0
+        elif isinstance(msg, protocol.ParametersAck):
+            self.acked_version = msg.version
+            self.params_error = None
+            if self.on_ack is not None:
+                self.on_ack(msg.version)
+        elif isinstance(msg, protocol.ParametersError):
+            self.params_error = msg.message
+            logger.warning("worker rejected parameters v%d: %s", msg.version, msg.message)
+        elif isinstance(msg, protocol.PipelineError):
+            self.pipeline_error = msg.message
+        elif isinstance(msg, protocol.ChannelError):
+            logger.warning("worker data channel error: %s", msg.message)
 
     def send(self, text: str) -> bool:
         if not self.channel_open:
@@ -138,11 +150,16 @@ class WorkerPeer:
         return True
 
     def send_parameters(self, version: int, parameters: dict[str, Any]) -> bool:
-        return self.send(protocol.parameters_message(version, parameters))
+        return self.send(
+            protocol.encode(protocol.Parameters(version=version, parameters=parameters))
+        )
 
-    def silent_for(self) -> float:
-        """Seconds since the last pong (or since the start, before the first)."""
-        return self._now() - (self.last_pong_at or self.started_at)
+    def send_ping(self, seq: int, t: float) -> bool:
+        channel = self._heartbeat
+        if channel is None or channel.readyState != "open":
+            return False
+        channel.send(protocol.encode(protocol.HeartbeatPing(seq=seq, t=t)))
+        return True
 
     async def close(self) -> None:
         self.on_state = None

@@ -20,11 +20,15 @@ from tether import __version__
 from tether.client.signaling import SignalingError, signaling_url
 from tether.config import StudioSettings
 from tether.media import Signal
-from tether.studio.link import LinkState
+from tether.studio.link import NotConnected
 from tether.studio.metrics import render_metrics
 from tether.studio.studio import Studio
 
 logger = logging.getLogger(__name__)
+
+
+# A browser's offer is a few kB; anything near this is not one.
+MAX_SDP_CHARS = 100_000
 
 
 class ConnectBody(BaseModel):
@@ -35,7 +39,7 @@ class ConnectBody(BaseModel):
 
 class OfferBody(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    sdp: str = Field(min_length=1)
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
     type: Literal["offer"]
     initial_parameters: dict[str, Any] | None = Field(default=None, alias="initialParameters")
 
@@ -114,14 +118,15 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
 
     @app.post("/api/v1/cloud/disconnect")
     async def disconnect() -> dict[str, Any]:
-        await studio.link.disconnect()
+        await studio.disconnect()
         return studio.status()
 
     @app.post("/api/v1/cloud/reconnect")
     async def reconnect() -> dict[str, Any]:
-        if studio.link.state == LinkState.IDLE or studio.link.worker_url is None:
-            raise HTTPException(409, "not connected to a worker: use /api/v1/cloud/connect")
-        await studio.link.reconnect()
+        try:
+            await studio.link.reconnect()
+        except NotConnected as exc:
+            raise HTTPException(409, str(exc)) from None
         return studio.status()
 
     @app.get("/api/v1/cloud/status")

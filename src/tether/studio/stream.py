@@ -14,6 +14,7 @@ from collections.abc import Callable
 import av
 from aiortc import MediaStreamTrack, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import SessionDescription
 
 from tether import trace
 from tether.config import Fallback
@@ -85,6 +86,16 @@ class OutputTrack(MediaStreamTrack):
         return black
 
 
+def check_offer(sdp: str) -> None:
+    """Refuse an offer that cannot become a video stream, before anything changes."""
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises whatever it trips on
+        raise ValueError(f"the offer's SDP does not parse ({type(exc).__name__})") from None
+    if not any(m.kind == "video" for m in parsed.media):
+        raise ValueError("the offer has no video")
+
+
 class StreamSession:
     def __init__(self, source: FrameSlot, output: OutputTrack) -> None:
         self.id = uuid.uuid4().hex[:12]
@@ -109,6 +120,7 @@ class StreamSession:
             if pc.connectionState in ("failed", "closed") and self.on_ended is not None:
                 self.on_ended(self)
 
+        check_offer(sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
         if not any(t.kind == "video" for t in pc.getTransceivers()):
             raise ValueError("the offer has no video")
@@ -119,7 +131,9 @@ class StreamSession:
     def connected(self) -> bool:
         return self.pc.connectionState == "connected"
 
-    async def close(self) -> None:
+    async def close(self, reason: str) -> None:
+        """End this client's stream: its track stops, its peer connection closes."""
+        logger.info("stream %s closed: %s", self.id, reason)
         self.on_ended = None
         self.output.stop()
         await self._tasks.close()

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from tether.config import StudioSettings
 from tether.media import FrameSlot
-from tether.studio.link import LinkState, WorkerLink
+from tether.studio.link import LinkState, LinkStatus, WorkerLink
 from tether.studio.parameters import ParameterStore
 from tether.studio.stream import OutputTrack, StreamSession
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
-
-# The worker's frames missing this long while ours flow: show the fallback. (The link
-# declares a stall, and reconnects, only later: MEDIA_STALL_S.)
-FALLBACK_AFTER_S = 1.0
 
 
 class Studio:
@@ -28,6 +25,7 @@ class Studio:
         self.link = WorkerLink(settings, self.source, self.processed, self.params)
         self.stream: StreamSession | None = None
         self.previous_stream_reason: str | None = None
+        self._streams = asyncio.Lock()  # offers, stops and ends: one at a time
         self._tasks = TaskOwner("studio")
 
     async def start(self) -> None:
@@ -37,60 +35,75 @@ class Studio:
                 self.settings.worker_url, token.get_secret_value() if token else None
             )
 
-    # --- stream ---
-    def output_live(self) -> bool:
-        """Whether the client sees the worker's frames (else the fallback)."""
-        return self.link.media_healthy() and self.link.worker_lag_s() <= FALLBACK_AFTER_S
+    async def disconnect(self) -> None:
+        """The user's disconnect: intentional, and the session's parameters go with it."""
+        await self.link.disconnect()
+        self.params.clear()
+        self.link.parameters_changed()
 
+    # --- stream ---
     async def offer(
         self, sdp: str, sdp_type: str, initial_parameters: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """A new client stream; it takes over from the previous one."""
-        if self.stream is not None:
-            await self._end_stream("taken over by a new stream session")
-        changes = dict(initial_parameters or {})
-        if self.settings.pipeline and "pipeline" not in {**self.params.parameters, **changes}:
-            changes["pipeline"] = self.settings.pipeline
-        if changes:
-            self.params.update(changes)
-        output = OutputTrack(
-            self.processed, self.source, self.settings.fallback, self.output_live, self.link.changed
-        )
-        stream = StreamSession(self.source, output)
-        stream.on_ended = self._stream_ended
-        try:
-            answer = await stream.accept(sdp, sdp_type)
-        except Exception:
-            await stream.close()
-            raise
-        self.stream = stream
-        await self.link.set_streaming(True)
+        """A new client stream. It is accepted in full first (a rejected offer changes
+        nothing); then it takes over from the previous one, which is closed."""
+        async with self._streams:
+            output = OutputTrack(
+                self.processed,
+                self.source,
+                self.settings.fallback,
+                self.link.output_live,
+                self.link.changed,
+            )
+            stream = StreamSession(self.source, output)
+            try:
+                answer = await stream.accept(sdp, sdp_type)
+            except BaseException:
+                await stream.close("offer rejected")
+                raise
+            changes = dict(initial_parameters or {})
+            if self.settings.pipeline and "pipeline" not in {**self.params.parameters, **changes}:
+                changes["pipeline"] = self.settings.pipeline
+            if changes:
+                self.params.update(changes)
+            # The worker's media path carries on: only the client changes.
+            await self._end_stream_locked("taken over by a new stream session")
+            self.stream = stream
+            stream.on_ended = self._stream_ended
+            await self.link.set_streaming(True)
+            self.link.parameters_changed()
         return {"sdp": answer.sdp, "type": answer.type, "sessionId": stream.id}
 
     def _stream_ended(self, stream: StreamSession) -> None:
-        if stream is self.stream:
-            self._tasks.spawn(self._end_stream("client closed the stream"), "end-stream")
+        self._tasks.spawn(self._end_if_current(stream), "end-stream")
 
-    async def _end_stream(self, reason: str, clear_parameters: bool = False) -> None:
+    async def _end_if_current(self, stream: StreamSession) -> None:
+        async with self._streams:
+            if stream is self.stream:
+                await self._end_stream_locked("client closed the stream")
+                await self.link.set_streaming(False)
+
+    async def _end_stream_locked(self, reason: str) -> None:
         stream, self.stream = self.stream, None
         if stream is None:
             return
-        logger.info("stream %s ended: %s", stream.id, reason)
         self.previous_stream_reason = reason
-        await stream.close()
-        await self.link.set_streaming(False)
-        if clear_parameters:  # only the user's stop; a takeover or reload keeps them
-            self.params.clear()
+        await stream.close(reason)
         self.link.notify()
 
     async def stop_stream(self) -> None:
-        await self._end_stream("stopped by user", clear_parameters=True)
+        """The user's stop: the stream ends and its parameters are cleared (at a new
+        version: a warm session on the worker must not come back with the old ones)."""
+        async with self._streams:
+            await self._end_stream_locked("stopped by user")
+            await self.link.set_streaming(False)
+            self.params.clear()
+            self.link.parameters_changed()
 
     # --- parameters ---
     def update_parameters(self, changes: dict[str, Any]) -> dict[str, Any]:
         self.params.update(changes)
-        self.link.send_parameters()
-        self.link.notify()
+        self.link.parameters_changed()
         return self.params.snapshot()
 
     def known_pipelines(self) -> list[dict[str, Any]]:
@@ -98,58 +111,59 @@ class Studio:
 
     # --- status ---
     def status(self) -> dict[str, Any]:
-        link = self.link
-        sup = link.supervisor
-        peer = link.peer
-        error = link.error
-        output = self.stream.output if self.stream else None
-        return {
-            "state": link.state.value,
-            "connected": link.signaling is not None and link.signaling.is_open,
-            "connecting": link.state in (LinkState.CONNECTING, LinkState.RECONNECTING),
-            "error": error,
-            "connect_stage": link.connect_stage,
-            "worker_url": link.worker_url,
-            "connection_id": link.signaling.connection_id if link.signaling else None,
-            "webrtc_connected": link.webrtc_connected,
-            "webrtc_error": link.webrtc_error,
-            "webrtc_reconnecting": link.state == LinkState.RECONNECTING,
-            "reconnect_attempt": sup.attempt if link.state == LinkState.RECONNECTING else 0,
-            "reconnect_tries": sup.schedule.tries,
-            "next_retry_in_s": _round(sup.next_retry_in_s),
-            "params_version": self.params.version,
-            "params_acked_version": self.params.acked_version,
-            "params_error": peer.params_error if peer else None,
-            "last_outage_s": _round(sup.last_outage_s),
-            "outage_for_s": _round(sup.outage_for_s),
-            "recent_outages_s": [round(o, 3) for o in sup.recent_outages],
-            "session_id": link.session_id,
-            "stream_id": self.stream.id if self.stream else None,
-            "streaming": self.stream is not None,
-            "fallback": self.settings.fallback.value,
-            "debug": self.settings.debug_endpoints,
-            "previous_stream_reason": self.previous_stream_reason,
-            "fallback_active": output.showing_fallback.value
-            if output and output.showing_fallback
-            else None,
-            "stats": {
-                "frames_sent": self.source.seq,
-                "frames_received": self.processed.seq,
-                "fps_in": round(self.source.fps, 1),
-                "fps_out": round(self.processed.fps, 1),
-                "heartbeat_rtt_ms": round(peer.rtt_ms, 2)
-                if peer and peer.rtt_ms and link.media_healthy()
-                else None,
-                "outages": sup.outages,
-                "reconnects": sup.reconnects,
-            },
-            "events": [e.as_dict() for e in sup.history[-10:]],
-        }
+        """CloudStatus, built from one snapshot of the link."""
+        return cloud_status(self.link.status(), self)
 
     async def close(self) -> None:
         await self._tasks.close()
-        await self._end_stream("studio shutting down")
+        async with self._streams:
+            await self._end_stream_locked("studio shutting down")
         await self.link.close()
+
+
+def cloud_status(link: LinkStatus, studio: Studio) -> dict[str, Any]:
+    stream = studio.stream
+    showing = stream.output.showing_fallback if stream else None
+    return {
+        "state": link.state.value,
+        "connected": link.signaling_up,
+        "connecting": link.connecting,
+        "error": link.error,
+        "connect_stage": link.connect_stage,
+        "worker_url": link.worker_url,
+        "connection_id": link.connection_id,
+        "webrtc_connected": link.webrtc_connected,
+        "webrtc_error": link.webrtc_error,
+        "webrtc_reconnecting": link.state == LinkState.RECONNECTING,
+        "reconnect_attempt": link.attempt if link.state == LinkState.RECONNECTING else 0,
+        "reconnect_tries": link.tries,
+        "next_retry_in_s": _round(link.next_retry_in_s),
+        "failed_probing": link.probing,
+        "params_version": link.params_version,
+        "params_acked_version": link.params_acked_version,
+        "params_error": link.params_error,
+        "pipeline_error": link.pipeline_error,
+        "last_outage_s": _round(link.last_outage_s),
+        "outage_for_s": _round(link.outage_for_s),
+        "recent_outages_s": [round(o, 3) for o in link.recent_outages_s],
+        "session_id": link.session_id,
+        "stream_id": stream.id if stream else None,
+        "streaming": stream is not None,
+        "fallback": studio.settings.fallback.value,
+        "debug": studio.settings.debug_endpoints,
+        "previous_stream_reason": studio.previous_stream_reason,
+        "fallback_active": showing.value if showing else None,
+        "stats": {
+            "frames_sent": studio.source.seq,
+            "frames_received": studio.processed.seq,
+            "fps_in": round(studio.source.fps, 1),
+            "fps_out": round(studio.processed.fps, 1),
+            "heartbeat_rtt_ms": _round(link.heartbeat_rtt_ms, 2),
+            "outages": link.outages,
+            "reconnects": link.reconnects,
+        },
+        "events": [e.as_dict() for e in link.events],
+    }
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:

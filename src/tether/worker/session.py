@@ -18,7 +18,7 @@ from typing import Any
 import av
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from tether import protocol, trace
 from tether.media import FrameSlot, Restamper, pump
@@ -140,6 +140,8 @@ class MediaSession:
         def on_datachannel(channel: RTCDataChannel) -> None:
             if channel.label == protocol.DATA_CHANNEL_LABEL:
                 self._bind_channel(channel)
+            elif channel.label == protocol.HEARTBEAT_CHANNEL_LABEL:
+                self._bind_heartbeat(channel)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -153,14 +155,13 @@ class MediaSession:
                     self.on_lost(self)
 
     def _bind_channel(self, channel: RTCDataChannel) -> None:
-
-        def send(message: dict[str, Any]) -> None:
+        def send(message: BaseModel) -> None:
             if channel.readyState == "open":
-                channel.send(protocol.json_dumps(message))
+                channel.send(protocol.encode(message))
 
         @channel.on("open")
         def on_open() -> None:
-            send({"type": "parameters_ack", "version": self.version})
+            send(protocol.ParametersAck(version=self.version))
 
         if channel.readyState == "open":
             on_open()
@@ -168,27 +169,33 @@ class MediaSession:
         @channel.on("message")
         def on_message(raw: str | bytes) -> None:
             try:
-                msg = protocol.decode_channel_message(raw)
+                msg = protocol.parse_channel_message(raw)
             except protocol.ProtocolError as exc:
-                send({"type": "error", "message": str(exc)})
+                send(protocol.ChannelError(message=str(exc)))
                 return
-            if msg["type"] == "ping":
-                send({"type": "pong", "seq": msg.get("seq"), "t": msg.get("t")})
-            elif msg["type"] == "parameters":
-                version, params = msg.get("version"), msg.get("parameters")
-                if not isinstance(version, int) or not isinstance(params, dict):
-                    send(
-                        {"type": "error", "message": "parameters needs 'version' and 'parameters'"}
-                    )
-                    return
+            if isinstance(msg, protocol.HeartbeatPing):  # an older studio pings here
+                send(protocol.HeartbeatPong(seq=msg.seq, t=msg.t))
+            elif isinstance(msg, protocol.Parameters):
                 try:
-                    self.apply(params, version)
+                    self.apply(msg.parameters, msg.version)
                 except ParameterError as exc:
-                    send({"type": "parameters_error", "version": version, "message": str(exc)})
+                    send(protocol.ParametersError(version=msg.version, message=str(exc)))
                     return
-                send({"type": "parameters_ack", "version": self.version})
+                # Acknowledge what is applied now: this version, or a newer one when this
+                # was stale. Never a version that was not applied.
+                send(protocol.ParametersAck(version=self.version))
             else:
-                send({"type": "error", "message": f"unknown message type {msg['type']!r}"})
+                send(protocol.ChannelError(message=f"unexpected message type {msg.type!r}"))
+
+    def _bind_heartbeat(self, channel: RTCDataChannel) -> None:
+        @channel.on("message")
+        def on_message(raw: str | bytes) -> None:
+            try:
+                msg = protocol.parse_channel_message(raw)
+            except protocol.ProtocolError:
+                return  # nothing to answer on a lossy channel
+            if isinstance(msg, protocol.HeartbeatPing) and channel.readyState == "open":
+                channel.send(protocol.encode(protocol.HeartbeatPong(seq=msg.seq, t=msg.t)))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -1,6 +1,11 @@
-"""The studio's link to the worker."""
+"""The studio's link to the worker. Outside this package, use only what is here."""
 
-from tether.studio.link.supervisor import LinkEvent, LinkState
-from tether.studio.link.worker_link import WorkerLink
+from tether.studio.link.events import LinkEvent, LinkState
+from tether.studio.link.facade import NotConnected, WorkerLink
+from tether.studio.link.health import FALLBACK_AFTER_S, MEDIA_STALL_S
+from tether.studio.link.status import LinkStatus
 
-__all__ = ["LinkEvent", "LinkState", "WorkerLink"]
+__all__ = [
+    "FALLBACK_AFTER_S", "MEDIA_STALL_S", "LinkEvent", "LinkState", "LinkStatus",
+    "NotConnected", "WorkerLink",
+]  # fmt: skip

@@ -8,51 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 from tether.clock import Clock
 from tether.studio.link.backoff import BackoffSchedule
+from tether.studio.link.events import (
+    EVENT_KINDS,
+    TRY_ERRORS,
+    FatalLinkError,
+    LinkEvent,
+    LinkState,
+    TryFailed,
+)
+from tether.studio.link.health import PROBE_INTERVAL_S, STABLE_S
 from tether.tasks import TaskOwner
 
+__all__ = [
+    "FatalLinkError", "LinkEvent", "LinkState", "LinkSupervisor", "TryFailed",
+]  # fmt: skip
+
 logger = logging.getLogger(__name__)
-
-
-class LinkState(StrEnum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    FAILED = "failed"
-    CLOSING = "closing"
-
-
-@dataclass(frozen=True)
-class LinkEvent:
-    """A transition. ``kind`` is what apps subscribe to: connecting, connected,
-    reconnecting, reconnected, failed, closing, disconnected."""
-
-    kind: str
-    old: LinkState
-    new: LinkState
-    reason: str
-    at: float = field(default_factory=time.time)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "from": self.old.value,
-            "to": self.new.value,
-            "reason": self.reason,
-            "at": self.at,
-        }
-
-
-class FatalLinkError(Exception):
-    """Trying again cannot help (e.g. the worker rejected the token)."""
 
 
 class Connector(Protocol):
@@ -68,6 +44,12 @@ class Connector(Protocol):
     async def teardown(self) -> None:
         """Close everything (the user asked to disconnect)."""
 
+    def give_up(self) -> None:
+        """The schedule ran out: drop what is left of the media path."""
+
+    def wanted(self) -> bool:
+        """Whether the link is needed now (a stream runs): a failed link keeps probing."""
+
 
 class LinkSupervisor:
     def __init__(
@@ -75,14 +57,17 @@ class LinkSupervisor:
         connector: Connector,
         schedule: BackoffSchedule,
         clock: Clock,
-        stable_s: float = 5.0,
-        probe_interval_s: float = 0.25,
+        stable_s: float = STABLE_S,
+        probe_interval_s: float = PROBE_INTERVAL_S,
+        failed_probe_s: float = 0.0,
     ) -> None:
         self.connector = connector
         self.schedule = schedule
         self.clock = clock
         self.stable_s = stable_s  # a loss sooner than this after recovery continues the episode
         self.probe_interval_s = probe_interval_s
+        self.failed_probe_s = failed_probe_s  # 0: a failed link waits for Retry
+        self.probing = False  # failed, and checking the worker at a slow cadence
         self.state = LinkState.IDLE
         self.error: str | None = None
         self.attempt = 0  # the try in progress or next, 1-based; 0 when none
@@ -108,13 +93,13 @@ class LinkSupervisor:
         event = LinkEvent(kind or new.value, old, new, reason)
         self.history = [*self.history[-49:], event]
         for listener in list(self.listeners):
-            listener(event)
+            try:
+                listener(event)
+            except Exception:  # one bad listener must not strand the link
+                logger.exception("link event listener failed on %s", event.kind)
         self._notify()
 
-    EVENT_KINDS = (
-        "connecting", "connected", "reconnecting", "reconnected", "failed", "closing",
-        "disconnected",
-    )  # fmt: skip
+    EVENT_KINDS = EVENT_KINDS
 
     def on(self, kind: str, callback: Callable[[LinkEvent], None]) -> Callable[[], None]:
         """Call ``callback`` on every event of one kind; returns an unsubscribe function."""
@@ -150,6 +135,7 @@ class LinkSupervisor:
         """Connect (again) from any state: a fresh episode."""
         await self._tasks.cancel(self._run)
         self.error = None
+        self.probing = False
         self._tries_used = 0
         self.attempt = 1
         self._transition(LinkState.CONNECTING, "connect requested")
@@ -160,6 +146,7 @@ class LinkSupervisor:
         if self.state in (LinkState.IDLE, LinkState.CLOSING):
             raise RuntimeError("not connected to a worker")
         await self._tasks.cancel(self._run)
+        self.probing = False
         self._tries_used = 0
         self.attempt = 1
         if self._outage_started is None:
@@ -190,6 +177,7 @@ class LinkSupervisor:
         await self._tasks.cancel(self._run)
         self.next_retry_at = None
         self.attempt = 0
+        self.probing = False
         await self.connector.teardown()
         self.error = None
         self._outage_started = None
@@ -214,22 +202,33 @@ class LinkSupervisor:
                 self._recovered("recovered before the next try; try abandoned")
                 return
             self._tries_used += 1
+            logger.info("link: try %d/%d", self.attempt, self.schedule.tries)
             try:
                 await self.connector.establish(self.attempt)
             except FatalLinkError as exc:
-                self._fail(str(exc))
+                self._fail(str(exc), permanent=True)
                 return
-            except Exception as exc:  # any failure of one try: count it and go on
+            except TRY_ERRORS as exc:  # the network or the worker: count it and go on
                 last_error = str(exc) or type(exc).__name__
                 logger.info("try %d/%d failed: %s", self.attempt, self.schedule.tries, last_error)
                 self.error = last_error
                 continue
+            except Exception as exc:
+                logger.exception("try %d/%d: internal error", self.attempt, self.schedule.tries)
+                self._fail(
+                    f"internal error in the studio ({type(exc).__name__}: {exc}); "
+                    "this is a bug, the studio's log has the details"
+                )
+                return
             self._recovered("worker reachable" if initial else "media and parameters back")
             return
-        self._fail(
-            f"{last_error}. Gave up after {self.schedule.tries} tries; "
-            "check the worker, then press Retry."
+        keep_trying = self.failed_probe_s > 0
+        advice = (
+            f"will keep trying every {self.failed_probe_s:g}s, or press Retry."
+            if keep_trying
+            else "check the worker, then press Retry."
         )
+        self._fail(f"{last_error}. Gave up after {self.schedule.tries} tries; {advice}")
 
     async def _wait(self, delay: float) -> None:
         """Wait for the next try, but go at once when a probe finds the worker back."""
@@ -256,10 +255,31 @@ class LinkSupervisor:
         kind = "reconnected" if was == LinkState.RECONNECTING else "connected"
         self._transition(LinkState.CONNECTED, reason, kind)
 
-    def _fail(self, error: str) -> None:
+    def _fail(self, error: str, permanent: bool = False) -> None:
         self.error = error
         self.next_retry_at = None
+        self.attempt = 0
+        self.connector.give_up()
+        # A transient outage never needs a human: keep checking, slowly. A permanent
+        # error (the token, not a worker) would only fail the same way again.
+        self.probing = not permanent and self.failed_probe_s > 0
         self._transition(LinkState.FAILED, error)
+        if self.probing:
+            self._run = self._tasks.spawn(self._probe_while_failed(), "failed-probe")
+
+    async def _probe_while_failed(self) -> None:
+        while True:
+            await self.clock.sleep(self.failed_probe_s)
+            if self.connector.wanted() and await self.connector.probe():
+                break
+        logger.info("worker answers again after the link failed; trying now")
+        self.probing = False
+        self._tries_used = 0
+        self.attempt = 1
+        if self._outage_started is None:
+            self._outage_started = self.clock.now()
+        self._transition(LinkState.RECONNECTING, "the worker answers again", "reconnecting")
+        await self._schedule(initial=False)
 
     def _notify(self) -> None:
         if self.on_change is not None:

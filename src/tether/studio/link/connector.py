@@ -1,0 +1,299 @@
+"""The supervisor's Connector, and the one door into the media path.
+
+One try re-opens the signaling socket if it is down, then (while a stream is wanted)
+builds a peer connection, resuming the worker's warm session, and returns only once
+processed frames flow and the worker acknowledged exactly the latest parameters.
+Nothing else builds worker media: a stream that starts while connected goes through
+the same door. Each offer gets an immutable copy of the parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import MediaStreamTrack
+
+from tether.client import signaling as sig
+from tether.client.signaling import SignalingClient, SignalingError
+from tether.client.worker_peer import WorkerPeer
+from tether.clock import Clock
+from tether.media import FrameSlot, SlotTrack
+from tether.studio.link.events import FatalLinkError, TryFailed
+from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, PORT_PROBE_TIMEOUT_S, Health
+from tether.studio.parameters import ParameterStore
+from tether.tasks import TaskOwner
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What resumes the worker's warm session: its id (and the secret it gave us)."""
+
+    session_id: str
+    secret: str | None = None
+
+
+class Connector:
+    def __init__(
+        self,
+        health: Health,
+        clock: Clock,
+        source: FrameSlot,
+        processed: FrameSlot,
+        params: ParameterStore,
+        on_lost: Callable[[str], None],
+        on_change: Callable[[], None],
+        is_connected: Callable[[], bool],
+    ) -> None:
+        self.health = health
+        self.timing = health.timing
+        self.clock = clock
+        self.source = source
+        self.processed = processed
+        self.params = params
+        self._on_lost = on_lost  # the media path or the socket was lost
+        self._on_change = on_change
+        self._is_connected = is_connected
+        self.worker_url: str | None = None
+        self.token: str | None = None
+        self.signaling: SignalingClient | None = None
+        self.peer: WorkerPeer | None = None
+        self.streaming = False
+        self.stage: str | None = None
+        self.media_error: str | None = None  # why the media path was lost, while it stands
+        self.pipelines: list[dict[str, Any]] = []  # the last catalog the worker sent
+        self._instance_id: str | None = None
+        self._resume: Resume | None = None
+        self._signaling_rtt_s = 0.0
+        self._sent_at: tuple[int, float] | None = None  # (version, when) last sent
+        self._media_lock = asyncio.Lock()
+        self._tasks = TaskOwner("connector")
+        self._watch: asyncio.Task[Any] | None = None
+        self._ensure: asyncio.Task[Any] | None = None
+
+    # --- Connector protocol (for the supervisor) ---
+    async def establish(self, attempt: int) -> None:
+        if self.worker_url is None:
+            raise FatalLinkError("no worker URL")
+        try:
+            if self.signaling is None or not self.signaling.is_open:
+                await self._open_signaling()
+            async with self._media_lock:
+                # Checked again after every wait: a stream may start during the try.
+                while self.streaming and not self.media_healthy():
+                    await self._bring_up()
+        except SignalingError as exc:
+            raise TryFailed(str(exc)) from None
+        self.media_error = None
+        self._set_stage(None)
+
+    def healthy(self) -> bool:
+        signaling_up = self.signaling is not None and self.signaling.is_open
+        return signaling_up and (not self.streaming or self.media_healthy())
+
+    async def probe(self) -> bool:
+        """Does the worker's port accept a connection? (No auth: just 'is it back'.)"""
+        if self.signaling is not None and self.signaling.is_open:
+            return self.healthy()
+        try:
+            host, port = sig.host_port(self.worker_url or "")
+            async with asyncio.timeout(PORT_PROBE_TIMEOUT_S):
+                _, writer = await asyncio.open_connection(host, port)
+        except (OSError, TimeoutError, ValueError, SignalingError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    def wanted(self) -> bool:
+        return self.streaming
+
+    def give_up(self) -> None:
+        # Whatever is left of the media path is dead: detach it at once, so nothing
+        # counts it as healthy; a later try builds anew.
+        self._set_stage(None)
+        peer, self.peer = self.peer, None
+        if peer is not None:
+            self._tasks.spawn(self._close(peer), "close-failed-media")
+
+    async def teardown(self) -> None:
+        await self._tasks.cancel(self._ensure)
+        await self._close_peer()
+        signaling, self.signaling = self.signaling, None
+        if signaling is not None:
+            await signaling.close()
+        self._set_stage(None)
+        self._resume = None
+        self.media_error = None
+
+    # --- media ---
+    def media_healthy(self) -> bool:
+        return self.health.media_healthy(self.peer)
+
+    async def set_streaming(self, active: bool) -> None:
+        self.streaming = active
+        if not active:
+            await self._tasks.cancel(self._ensure)
+            async with self._media_lock:
+                await self._close_peer()
+        elif self._is_connected() and (self._ensure is None or self._ensure.done()):
+            self._ensure = self._tasks.spawn(self._ensure_media(), "media")
+
+    async def _ensure_media(self) -> None:
+        """A stream started while connected: the same door as a try; a failure is a loss."""
+        try:
+            async with self._media_lock:
+                while self._is_connected() and self.streaming and not self.media_healthy():
+                    await self._bring_up()
+        except (SignalingError, OSError, TimeoutError) as exc:
+            self.lost_media(str(exc))
+        self._set_stage(None)
+
+    def send_parameters(self) -> None:
+        """Send the latest parameters if the worker does not have them yet."""
+        peer = self.peer
+        if peer is None or not peer.channel_open or self.params.in_sync:
+            return
+        current = self.params.current()
+        if peer.send_parameters(current.version, current.parameters):
+            self._sent_at = (current.version, self.clock.now())
+
+    def _resend_if_unacked(self) -> None:
+        version, at = self._sent_at or (-1, 0.0)
+        if version != self.params.version or self.clock.now() - at >= PARAMS_RESEND_S:
+            self.send_parameters()
+
+    async def _bring_up(self) -> None:
+        """The only code that builds worker media."""
+        assert self.signaling is not None
+        await self._close_peer()
+        self._set_stage("offer")
+        peer = WorkerPeer(self._outgoing_track(), self.processed, now=self.clock.now)
+        peer.on_state = lambda state: self._peer_state(peer, state)
+        peer.on_ack = self._acked
+        self.peer = peer
+        offered = self.params.current()  # frozen: later updates cannot change this offer
+        resume = self._resume
+        await peer.start(
+            self.signaling,
+            offered.parameters,
+            offered.version,
+            resume_session_id=resume.session_id if resume else None,
+            wait_s=self.timing.offer_timeout_s + self._signaling_rtt_s,
+        )
+        if peer.session_id:
+            self._resume = Resume(peer.session_id, peer.answer.get("resume_secret"))
+        self._set_stage("ice")
+        if not await peer.wait_connected(self.timing.ice_timeout_s):
+            raise SignalingError(
+                f"the media path to the worker did not connect within "
+                f"{self.timing.ice_timeout_s:g}s (ICE/DTLS)"
+            )
+        await self._tasks.cancel(self._watch)
+        if self.timing.heartbeat_on:
+            self._watch = self._tasks.spawn(
+                self.health.watch(
+                    peer,
+                    current=lambda: peer is self.peer,
+                    armed=self._is_connected,
+                    on_lost=self.lost_media,
+                    on_tick=self._resend_if_unacked,
+                ),
+                "heartbeat",
+            )
+        await self._await_flow(peer)
+
+    def _outgoing_track(self) -> MediaStreamTrack:
+        return SlotTrack(self.source, "studio.to_worker")
+
+    async def _await_flow(self, peer: WorkerPeer) -> None:
+        """Up means processed frames flow and the worker applied the latest parameters."""
+        self._set_stage("first frame")
+        seq = self.processed.seq
+        deadline = self.clock.now() + self.timing.flow_timeout_s
+        while True:
+            self._resend_if_unacked()
+            frames_ok = self.processed.seq > seq or not self.health.source_flowing()
+            if frames_ok and self.params.in_sync:
+                return
+            if peer.state in ("failed", "closed") or peer is not self.peer:
+                raise SignalingError(f"media connection {peer.state} while recovering")
+            if self.clock.now() > deadline:
+                what = "processed frames" if not frames_ok else "a parameter acknowledgement"
+                raise SignalingError(f"no {what} from the worker after reconnecting")
+            await self.clock.sleep(FLOW_POLL_S)
+
+    # --- signaling ---
+    async def _open_signaling(self) -> None:
+        old, self.signaling = self.signaling, None
+        if old is not None:
+            await old.close()
+        self._set_stage("signaling")
+        client = SignalingClient(self.worker_url or "", self.token)
+        started = time.monotonic()
+        try:
+            await client.connect(self.timing.signaling_timeout_s)
+        except sig.AuthError as exc:
+            raise FatalLinkError(f"{exc}; check the token") from None
+        except sig.NotAWorkerError as exc:
+            raise FatalLinkError(f"{exc}; check the worker URL") from None
+        except BaseException:
+            await client.close()  # cancelled or failed half-way: leave no socket behind
+            raise
+        self._signaling_rtt_s = time.monotonic() - started
+        client.on_close = self._signaling_closed
+        self.signaling = client
+        self.pipelines = list(client.ready.get("pipelines", []))
+        restarted = self._instance_id is not None and client.instance_id != self._instance_id
+        self._instance_id = client.instance_id
+        if restarted:
+            logger.info("the worker restarted; its sessions are gone")
+            self._resume = None
+            await self._close_peer()  # its media went with it
+
+    def _signaling_closed(self, reason: str) -> None:
+        self._on_lost(f"lost the worker: {reason}")
+        self._on_change()
+
+    # --- reports ---
+    def _acked(self, version: int) -> None:
+        if not self.params.ack(version):
+            logger.info("worker acknowledged v%d: not one we sent", version)
+        self._on_change()
+
+    def _peer_state(self, peer: WorkerPeer, state: str) -> None:
+        if peer is self.peer and state in ("failed", "closed"):
+            self.lost_media(f"media connection to the worker {state}")
+        self._on_change()
+
+    def lost_media(self, reason: str) -> None:
+        if self._is_connected():
+            self.media_error = reason
+        self._on_lost(reason)
+        self._on_change()
+
+    def _set_stage(self, stage: str | None) -> None:
+        if stage != self.stage:
+            self.stage = stage
+            self._on_change()
+
+    async def _close_peer(self) -> None:
+        peer, self.peer = self.peer, None
+        await self._tasks.cancel(self._watch)
+        if peer is not None:
+            await self._close(peer)
+
+    async def _close(self, peer: WorkerPeer) -> None:
+        await peer.close()
+        self._on_change()
+
+    async def close(self) -> None:
+        await self._tasks.close()
+        await self.teardown()

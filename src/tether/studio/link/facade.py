@@ -1,0 +1,176 @@
+"""The link to the worker, as the rest of the studio sees it: commands, one at a time,
+and ``status()``, a frozen snapshot. Nothing outside the package reaches inside.
+
+Inside: the supervisor (the state machine and its schedule), the connector (the
+signaling socket and the one door into the media path), and health (heartbeat,
+watchdog, timing), which reports losses to the supervisor by callback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from tether.clock import Clock, MonotonicClock
+from tether.config import StudioSettings
+from tether.media import FrameSlot, Signal
+from tether.studio.link.backoff import BackoffSchedule
+from tether.studio.link.connector import Connector
+from tether.studio.link.events import LinkEvent, LinkState
+from tether.studio.link.health import Health, Timing
+from tether.studio.link.status import LinkStatus
+from tether.studio.link.supervisor import LinkSupervisor
+from tether.studio.parameters import ParameterStore
+
+logger = logging.getLogger(__name__)
+
+
+class NotConnected(Exception):
+    """A command that needs a link (Retry) while there is none."""
+
+
+class WorkerLink:
+    def __init__(
+        self,
+        settings: StudioSettings,
+        source: FrameSlot,
+        processed: FrameSlot,
+        params: ParameterStore,
+        clock: Clock | None = None,
+    ) -> None:
+        self.clock = clock or MonotonicClock()
+        self.params = params
+        self.changed = Signal()  # any status change
+        timing = Timing.from_settings(settings)
+        self._health = Health(timing, self.clock, source, processed)
+        self._connector = Connector(
+            self._health,
+            self.clock,
+            source,
+            processed,
+            params,
+            on_lost=self._lost,
+            on_change=self.notify,
+            is_connected=lambda: self._supervisor.state == LinkState.CONNECTED,
+        )
+        schedule = BackoffSchedule(settings.reconnect_delays, settings.reconnect_jitter)
+        self._supervisor = LinkSupervisor(
+            self._connector, schedule, self.clock, failed_probe_s=timing.failed_probe_s
+        )
+        self._supervisor.on_change = self.notify
+        self._commands = asyncio.Lock()  # connect/disconnect/reconnect/streaming: one at a time
+
+    # --- reading ---
+    @property
+    def state(self) -> LinkState:
+        return self._supervisor.state
+
+    @property
+    def worker_url(self) -> str | None:
+        return self._connector.worker_url
+
+    @property
+    def pipelines(self) -> list[dict[str, Any]]:
+        return list(self._connector.pipelines)
+
+    def status(self) -> LinkStatus:
+        sup, conn = self._supervisor, self._connector
+        peer, signaling = conn.peer, conn.signaling
+        state = sup.state
+        media_healthy = self._health.media_healthy(peer)
+        reconnecting = state in (LinkState.CONNECTING, LinkState.RECONNECTING)
+        # A media error stands until the link is back (a recovery may skip the try).
+        media_error = None if state == LinkState.CONNECTED else conn.media_error
+        return LinkStatus(
+            state=state,
+            error=media_error or sup.error,
+            signaling_up=signaling is not None and signaling.is_open,
+            connect_stage=conn.stage,
+            worker_url=conn.worker_url,
+            connection_id=signaling.connection_id if signaling else None,
+            webrtc_connected=peer is not None and peer.state == "connected",
+            webrtc_error=media_error,
+            attempt=sup.attempt if reconnecting else 0,
+            tries=sup.schedule.tries,
+            next_retry_in_s=sup.next_retry_in_s,
+            probing=sup.probing,
+            last_outage_s=sup.last_outage_s,
+            outage_for_s=sup.outage_for_s,
+            recent_outages_s=tuple(sup.recent_outages),
+            outages=sup.outages,
+            reconnects=sup.reconnects,
+            session_id=peer.session_id if peer else None,
+            streaming=conn.streaming,
+            media_healthy=media_healthy,
+            output_live=self._health.output_live(peer),
+            params_version=self.params.version,
+            params_acked_version=self.params.acked_version,
+            params_error=peer.params_error if peer else None,
+            pipeline_error=peer.pipeline_error if peer else None,
+            heartbeat_rtt_ms=peer.rtt_ms if peer and media_healthy else None,
+            events=tuple(sup.history[-10:]),
+        )
+
+    def output_live(self) -> bool:
+        """Whether a client should see the worker's frames now (the output track asks
+        this for every frame, so it is cheaper than a whole snapshot)."""
+        return self._health.output_live(self._connector.peer)
+
+    def on(self, kind: str, callback: Any) -> Any:
+        """Subscribe to one kind of link event; returns an unsubscribe function."""
+        return self._supervisor.on(kind, callback)
+
+    def notify(self) -> None:
+        self.changed.fire()
+
+    # --- commands ---
+    async def connect(self, worker_url: str, token: str | None) -> None:
+        """Connect (or switch) to a worker; runs in the background."""
+        async with self._commands:
+            await self._supervisor.stop()
+            self._connector.worker_url, self._connector.token = worker_url, token
+            await self._supervisor.start()
+
+    async def disconnect(self) -> None:
+        """Intentional: cancels any try and any probing; never an error."""
+        async with self._commands:
+            await self._supervisor.stop()
+            self.notify()
+
+    async def reconnect(self) -> None:
+        """Start the schedule again now. Raises NotConnected when there is no link."""
+        async with self._commands:
+            if self.state in (LinkState.IDLE, LinkState.CLOSING) or self.worker_url is None:
+                raise NotConnected("not connected to a worker: use /api/v1/cloud/connect")
+            if self.state != LinkState.CONNECTED:
+                await self._supervisor.retry()
+
+    async def set_streaming(self, active: bool) -> None:
+        async with self._commands:
+            await self._connector.set_streaming(active)
+            self.notify()
+
+    def parameters_changed(self) -> None:
+        self._connector.send_parameters()
+        self.notify()
+
+    async def debug_drop_media(self) -> None:
+        """Close the worker peer connection abruptly, as a network drop would."""
+        if (peer := self._connector.peer) is not None:
+            await peer.pc.close()
+
+    async def debug_drop_signaling(self) -> None:
+        if (signaling := self._connector.signaling) is not None:
+            await signaling.abort()
+
+    async def close(self) -> None:
+        async with self._commands:
+            await self._supervisor.close()
+            await self._connector.close()
+
+    # --- reports ---
+    def _lost(self, reason: str) -> None:
+        self._supervisor.lost(reason)
+
+
+__all__ = ["LinkEvent", "LinkState", "LinkStatus", "NotConnected", "WorkerLink"]

@@ -1,0 +1,159 @@
+"""The media path's health: heartbeat, media watchdog, and every timing constant of
+the link in one place. It reports a loss by callback; it never acts on the link.
+
+Lossy is not lost: any sign of life from the worker counts (a pong on the heartbeat's
+own unordered, no-retransmit channel, or a processed frame), silence is counted from
+the moment the peer connected, and the watchdog only fires on a long stall."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from tether.clock import Clock
+from tether.config import StudioSettings
+from tether.media import FrameSlot
+
+# --- fixed timings ---
+# The worker's frames missing this long while ours flow and its heartbeat answers: the
+# pipeline is stuck. Long enough that a lost key frame on a lossy path is not a stall.
+MEDIA_STALL_S = 4.0
+# The worker's frames missing this long while ours flow: show the fallback.
+FALLBACK_AFTER_S = 1.0
+# Our own frames count as flowing if the newest is at most this old.
+SOURCE_FRESH_S = 0.5
+# How often a waiting try checks whether the worker answers again.
+PROBE_INTERVAL_S = 0.25
+# A loss sooner than this after a recovery continues the same outage episode.
+STABLE_S = 5.0
+# While waiting for media to flow after a (re)connect.
+FLOW_POLL_S = 0.02
+# A parameter set not acknowledged this long is sent again.
+PARAMS_RESEND_S = 1.0
+# The watchdog's tick (the heartbeat interval, if shorter).
+WATCH_TICK_S = 0.1
+# The cheap "is the worker's port back" probe.
+PORT_PROBE_TIMEOUT_S = 0.5
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The timings a user can set (TETHER_* settings)."""
+
+    heartbeat_interval_s: float = 0.5
+    heartbeat_timeout_s: float = 1.5  # 0: heartbeat and watchdog off
+    signaling_timeout_s: float = 1.5  # open the socket and get 'ready'
+    offer_timeout_s: float = 2.0  # the worker's answer, plus the measured round trip
+    ice_timeout_s: float = 3.0  # ICE/DTLS and the data channel
+    flow_timeout_s: float = 3.0  # first processed frame and the parameter ack
+    failed_probe_s: float = 5.0  # probing cadence once failed; 0: off
+
+    @classmethod
+    def from_settings(cls, settings: StudioSettings) -> Timing:
+        return cls(
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            heartbeat_timeout_s=settings.heartbeat_timeout_s,
+            signaling_timeout_s=settings.signaling_timeout_s,
+            offer_timeout_s=settings.offer_timeout_s,
+            ice_timeout_s=settings.ice_timeout_s,
+            flow_timeout_s=settings.flow_timeout_s,
+            failed_probe_s=settings.failed_probe_s,
+        )
+
+    @property
+    def heartbeat_on(self) -> bool:
+        return self.heartbeat_timeout_s > 0
+
+
+class Peer(Protocol):
+    """What health needs to see of a worker peer."""
+
+    state: str
+    channel_open: bool
+    started_at: float
+    connected_at: float | None
+    last_pong_at: float | None
+
+    def send_ping(self, seq: int, t: float) -> bool: ...
+
+
+class Health:
+    def __init__(
+        self, timing: Timing, clock: Clock, source: FrameSlot, processed: FrameSlot
+    ) -> None:
+        self.timing = timing
+        self.clock = clock
+        self.source = source
+        self.processed = processed
+
+    def source_flowing(self) -> bool:
+        src = self.source.updated_at
+        return src is not None and self.clock.now() - src <= SOURCE_FRESH_S
+
+    def silent_for(self, peer: Peer) -> float:
+        """Seconds without any sign of life from the worker on this peer."""
+        since = peer.connected_at or peer.started_at
+        life = [since, peer.last_pong_at or since]
+        frame_at = self.processed.updated_at
+        if frame_at is not None and frame_at >= since:
+            life.append(frame_at)
+        return self.clock.now() - max(life)
+
+    def worker_lag_s(self, peer: Peer | None) -> float:
+        """How long the worker's frames have been missing while ours flow (0 when ours
+        don't, or there is no media path)."""
+        if peer is None or not self.source_flowing():
+            return 0.0
+        since = max(self.processed.updated_at or 0.0, peer.connected_at or peer.started_at)
+        return self.clock.now() - since
+
+    def stalled(self, peer: Peer | None) -> bool:
+        return self.worker_lag_s(peer) > MEDIA_STALL_S
+
+    def media_healthy(self, peer: Peer | None) -> bool:
+        if peer is None or peer.state != "connected" or not peer.channel_open:
+            return False
+        if not self.timing.heartbeat_on:
+            return True
+        return self.verdict(peer) is None
+
+    def output_live(self, peer: Peer | None) -> bool:
+        """Whether a client should see the worker's frames (else the fallback)."""
+        return self.media_healthy(peer) and self.worker_lag_s(peer) <= FALLBACK_AFTER_S
+
+    def verdict(self, peer: Peer) -> str | None:
+        """Why this peer counts as lost, or None while it lives."""
+        silent = self.silent_for(peer)
+        if silent > self.timing.heartbeat_timeout_s:
+            return f"heartbeat: no answer from the worker for {silent:.1f}s"
+        if self.stalled(peer):
+            return (
+                "the worker stopped sending frames while ours flow "
+                "(its heartbeat still answers: the pipeline may be stuck)"
+            )
+        return None
+
+    async def watch(
+        self,
+        peer: Peer,
+        current: Callable[[], bool],
+        armed: Callable[[], bool],
+        on_lost: Callable[[str], None],
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        """Ping while ``peer`` is ``current``; report a loss (while ``armed``) by callback."""
+        interval = self.timing.heartbeat_interval_s
+        tick = min(interval, WATCH_TICK_S)
+        seq, next_ping = 0, self.clock.now()
+        while current():
+            now = self.clock.now()
+            if now >= next_ping:
+                seq += 1
+                peer.send_ping(seq, now)
+                next_ping = now + interval
+            if armed() and (reason := self.verdict(peer)) is not None:
+                on_lost(reason)
+            if on_tick is not None:
+                on_tick()
+            await self.clock.sleep(tick)

@@ -1,0 +1,46 @@
+"""What the link says about itself: one frozen snapshot, taken at one moment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tether.studio.link.events import LinkEvent, LinkState
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    state: LinkState
+    error: str | None  # the media error while it stands, else the supervisor's
+    signaling_up: bool
+    connect_stage: str | None
+    worker_url: str | None
+    connection_id: str | None
+    webrtc_connected: bool
+    webrtc_error: str | None
+    attempt: int  # the try in progress or next (1-based) while (re)connecting, else 0
+    tries: int
+    next_retry_in_s: float | None
+    probing: bool  # failed, but checking the worker slowly: will recover by itself
+    last_outage_s: float | None
+    outage_for_s: float | None
+    recent_outages_s: tuple[float, ...]
+    outages: int
+    reconnects: int
+    session_id: str | None
+    streaming: bool  # a stream wants the media path
+    media_healthy: bool
+    output_live: bool  # a client should see the worker's frames (else the fallback)
+    params_version: int
+    params_acked_version: int
+    params_error: str | None
+    pipeline_error: str | None
+    heartbeat_rtt_ms: float | None
+    events: tuple[LinkEvent, ...]
+
+    @property
+    def connecting(self) -> bool:
+        return self.state in (LinkState.CONNECTING, LinkState.RECONNECTING)
+
+    @property
+    def params_in_sync(self) -> bool:
+        return self.params_acked_version == self.params_version
