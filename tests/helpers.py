@@ -154,3 +154,18 @@ async def get_status(studio: Service) -> dict[str, Any]:
 
 def new_token() -> str:
     return secrets.token_urlsafe(12)
+
+
+def sockets_to(port: int) -> int:
+    """Established TCP connections to ``port`` on this host (both ends live here, so
+    this counts the clients' sockets: e.g. a studio's signaling sockets to a worker)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        path = Path(table)
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count

@@ -26,9 +26,12 @@ class NumberedSource(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, width: int = 512, height: int = 512, fps: float = 30.0) -> None:
+    def __init__(
+        self, width: int = 512, height: int = 512, fps: float = 30.0, id_offset: int = 0
+    ) -> None:
         super().__init__()
         self.width, self.height, self.fps = width, height, fps
+        self.id_offset = id_offset  # several sources side by side: tell their frames apart
         self.sent_at: dict[int, float] = {}
         self.count = 0
         self._base = base_planes(width, height)
@@ -43,7 +46,7 @@ class NumberedSource(MediaStreamTrack):
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        frame_id = self.count % (1 << ID_BITS)
+        frame_id = (self.count + self.id_offset) % (1 << ID_BITS)
         planes = self._base.copy()
         stamp_id(planes, self.width, frame_id)
         frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")

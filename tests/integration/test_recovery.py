@@ -211,12 +211,14 @@ async def test_signaling_drop_alone_keeps_media_without_a_gap(services: Services
 
 async def test_user_disconnect_is_clean(services: Services) -> None:
     async with streaming(services) as s:
-        await s.set_params(prompt="x")
+        v = await s.set_params(prompt="x")
         r = await s.http.post("/api/v1/cloud/disconnect")
         status = r.json()
         assert status["state"] == "idle" and status["error"] is None
         assert status["webrtc_connected"] is False and status["connected"] is False
-        assert status["params_version"] == 0 and status["connect_stage"] is None
+        # cleared, at a new version: versions never repeat
+        assert status["params_version"] == v + 1 and status["connect_stage"] is None
+        assert (await s.http.get("/api/v1/parameters")).json()["parameters"] == {}
         assert [e["kind"] for e in status["events"]][-2:] == ["closing", "disconnected"]
         assert all(e["kind"] != "failed" for e in status["events"])
         assert "reconnecting" not in s.seen_states
