@@ -74,7 +74,7 @@ class LinkModel(RuleBasedStateMachine):
         return r
 
     def new_client(self) -> StudioClient:
-        k = self.rig.clients % (65536 // ID_SPAN)
+        k = 1 + self.rig.clients % (65536 // ID_SPAN - 1)  # range 0 is the black frame's
         self.rig.clients += 1
         source = NumberedSource(128, 128, fps=15, id_offset=k * ID_SPAN)
         return StudioClient(self.rig.studio.url, source, FrameSink(source=source))
@@ -201,7 +201,9 @@ class LinkModel(RuleBasedStateMachine):
             await wait_until(lambda: current.sink.frames >= start + 10, 20, "the client's frames")
             offset = current.source.id_offset
             recent = [fid for _, fid in current.sink.history[-8:]]
-            assert all(offset <= f < offset + ID_SPAN for f in recent), (offset, recent)
+            # Its own frames, or black (the fallback before any frame came back).
+            own = all(offset <= f < offset + ID_SPAN or f == 0 for f in recent)
+            assert own, (offset, recent)
             if status["state"] == "connected":
                 live = (await self.status())["fallback_active"] is None
                 want_gray = params["parameters"].get("pipeline", "passthrough") == "gray"

@@ -1,0 +1,88 @@
+"""Chaos: the link's model-based test (tests/link_model.py) for minutes on end.
+
+    python bench/chaos.py [--minutes 30] [--steps 12] [--seed N]
+
+Random sequences of parameter posts, stream stops and starts, concurrent offers,
+connect/disconnect/reconnect, debug drops and a frozen worker (SIGSTOP/SIGCONT),
+against a real studio and worker on loopback; after each step, once things settle,
+the invariants are checked. Prints one JSON line: sequences and steps run, and the
+violations found (the target is 0), each with the failing sequence's message."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis.stateful import run_state_machine_as_test
+from tests.helpers import Services
+from tests.link_model import LinkModel, Rig, machine_for
+
+from tether.rtc import use_ice_hosts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--steps", type=int, default=12, help="steps per random sequence")
+    parser.add_argument("--seed", type=int, default=None)
+    opts = parser.parse_args()
+    use_ice_hosts("loopback")
+    rng = random.Random(opts.seed)
+    steps = {"n": 0}
+    violations: list[str] = []
+    sequences = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        services = Services(Path(tmp))
+        rig = Rig(services)
+        machine = machine_for(rig)
+        original = LinkModel.promise_holds
+
+        def counted(self: LinkModel) -> None:
+            steps["n"] += 1
+            original(self)
+
+        machine.promise_holds = counted  # type: ignore[method-assign]
+        start = time.monotonic()
+        try:
+            while time.monotonic() - start < opts.minutes * 60:
+                sequences += 1
+                seed(rng.getrandbits(64))(machine)  # reproducible from --seed
+                try:
+                    run_state_machine_as_test(
+                        machine,
+                        settings=settings(
+                            max_examples=1,
+                            stateful_step_count=opts.steps,
+                            deadline=None,
+                            database=None,
+                            phases=[Phase.generate],
+                            suppress_health_check=list(HealthCheck),
+                        ),
+                    )
+                except Exception as exc:  # a violated invariant: count it, go on
+                    violations.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+        finally:
+            rig.close()
+            services.close()
+        elapsed = time.monotonic() - start
+    print(
+        json.dumps(
+            {
+                "case": "chaos",
+                "minutes": round(elapsed / 60, 2),
+                "sequences": sequences,
+                "checked_steps": steps["n"],
+                "violations": len(violations),
+                "messages": violations[:10],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
