@@ -235,8 +235,9 @@ async def test_not_a_worker_fails_at_once(services: Services) -> None:
         other: Service = rig.studio  # an HTTP server that is not a Tether worker
         r = await rig.http.post("/api/v1/cloud/connect", json={"worker_url": other.url})
         assert r.status_code == 200
-        status = await rig.wait_state("failed", 10)
-        assert "not a Tether worker" in status["error"]
+        # At once: the schedule (0 + 1 + 2 + 4 s) would take 7 s.
+        status = await rig.wait_state("failed", 3.5)
+        assert "not a Tether worker" in status["error"] and "worker URL" in status["error"]
         assert status["failed_probing"] is False
         assert [e["kind"] for e in status["events"]].count("reconnecting") == 0
     finally:

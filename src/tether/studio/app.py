@@ -168,8 +168,11 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
             check_parameters(body.initial_parameters)
         try:
             return await studio.offer(body.sdp, body.type, body.initial_parameters)
-        except (ValueError, KeyError) as exc:
+        except ValueError as exc:
             raise HTTPException(400, f"could not accept the offer: {exc}") from None
+        except Exception as exc:  # aiortc may trip on a hostile offer in its own ways
+            logger.warning("offer refused: %s", exc, exc_info=True)
+            raise HTTPException(400, f"could not accept the offer ({type(exc).__name__})") from None
 
     @app.post("/api/v1/webrtc/stop")
     async def stop_stream() -> dict[str, Any]:

@@ -48,14 +48,7 @@ class Studio:
         """A new client stream. It is accepted in full first (a rejected offer changes
         nothing); then it takes over from the previous one, which is closed."""
         async with self._streams:
-            output = OutputTrack(
-                self.processed,
-                self.source,
-                self.settings.fallback,
-                self.link.output_live,
-                self.link.changed,
-            )
-            stream = StreamSession(self.source, output)
+            stream = StreamSession(self.source, self._output_track())
             try:
                 answer = await stream.accept(sdp, sdp_type)
             except BaseException:
@@ -73,6 +66,16 @@ class Studio:
             await self.link.set_streaming(True)
             self.link.parameters_changed()
         return {"sdp": answer.sdp, "type": answer.type, "sessionId": stream.id}
+
+    def _output_track(self) -> OutputTrack:
+        """What the client gets back: the worker's frames, or the fallback."""
+        return OutputTrack(
+            self.processed,
+            self.source,
+            self.settings.fallback,
+            self.link.output_live,
+            self.link.changed,
+        )
 
     def _stream_ended(self, stream: StreamSession) -> None:
         self._tasks.spawn(self._end_if_current(stream), "end-stream")
