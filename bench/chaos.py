@@ -1,6 +1,6 @@
 """Chaos: the link's model-based test (tests/link_model.py) for minutes on end.
 
-    python bench/chaos.py [--minutes 30] [--steps 12] [--seed N]
+    python -m bench.chaos [--minutes 30] [--steps 12] [--seed N]
 
 Random sequences of parameter posts, stream stops and starts, concurrent offers,
 connect/disconnect/reconnect, debug drops and a frozen worker (SIGSTOP/SIGCONT),
@@ -73,7 +73,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "case": "chaos",
+                "bench": "chaos",
                 "minutes": round(elapsed / 60, 2),
                 "sequences": sequences,
                 "checked_steps": steps["n"],
