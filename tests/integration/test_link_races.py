@@ -76,6 +76,10 @@ async def _rig(services: Services, **env: str) -> Rig:
     return rig
 
 
+async def _rtt(rig: Rig) -> float | None:
+    return (await rig.status())["stats"]["heartbeat_rtt_ms"]
+
+
 def _gray(rgb: np.ndarray | None) -> bool:
     if rgb is None:
         return False
@@ -107,6 +111,8 @@ async def test_parameters_posted_while_offering_are_applied_at_their_version(
         await asyncio.gather(drop, post_many("b"))
         session = await wait_until(rig.worker_in_sync, 15, "worker holds the latest after drop")
         assert session["parameters"]["note"] == "b5"
+        # the heartbeat answers on its own channel
+        await wait_until(lambda: _rtt(rig), 5, "a heartbeat round trip in the status")
     finally:
         await rig.close()
 

@@ -192,6 +192,23 @@ async def test_worker_gone_for_good_fails_then_retry_recovers(services: Services
         assert status["params_acked_version"] == status["params_version"]
 
 
+async def test_failed_link_recovers_by_itself_when_the_worker_returns(services: Services) -> None:
+    env = {"TETHER_RECONNECT_DELAYS": "0,0.3,0.3", "TETHER_FAILED_PROBE_S": "1"}
+    async with streaming(services, **env) as s:
+        v = await s.set_params(pipeline="gray", note="before")
+        s.worker.stop(signal.SIGKILL)
+        status = await s.wait_state("failed", 20)
+        assert "will keep trying" in status["error"] and status["failed_probing"] is True
+        v = await s.set_params(note="while failed")
+        services.restart(s.worker)  # and nobody presses Retry
+        status = await s.wait_state("connected", 15)
+        await s.frames_flow()
+        session = await s.worker_session()
+        assert session["parameters"]["note"] == "while failed"
+        assert session["parameters_version"] == v
+        assert status["stats"]["reconnects"] >= 1
+
+
 async def test_signaling_drop_alone_keeps_media_without_a_gap(services: Services) -> None:
     async with streaming(services) as s:
         before = await s.status()

@@ -116,6 +116,8 @@ async def test_wrong_token_shows_clear_error(services: Services) -> None:
     )
     assert "token" in status["error"]
     assert "rejected" in status["error"]
+    assert status["failed_probing"] is False  # permanent: not probed, no retries
+    assert [e["kind"] for e in status["events"]] == ["connecting", "failed"]
     assert "wrong-token" not in str(status) and "right-token" not in str(status)
     assert "wrong-token" not in studio.output()
 

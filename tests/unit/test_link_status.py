@@ -1,0 +1,51 @@
+"""The studio's status comes from one frozen snapshot of the link."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tether.config import StudioSettings
+from tether.studio.link import LinkState, LinkStatus
+from tether.studio.studio import Studio
+
+
+async def test_cloud_status_is_built_from_one_snapshot(monkeypatch) -> None:
+    studio = Studio(StudioSettings())
+    taken: list[LinkStatus] = []
+    original = studio.link.status
+
+    def counting() -> LinkStatus:
+        taken.append(original())
+        return taken[-1]
+
+    monkeypatch.setattr(studio.link, "status", counting)
+    studio.update_parameters({"pipeline": "gray"})
+    status = studio.status()
+    assert len(taken) == 1
+    assert status["state"] == "idle" and status["connected"] is False
+    assert status["params_version"] == 1 and status["params_acked_version"] == 0
+    assert status["pipeline_error"] is None and status["failed_probing"] is False
+    await studio.close()
+
+
+async def test_link_status_is_frozen() -> None:
+    studio = Studio(StudioSettings())
+    snapshot = studio.link.status()
+    assert snapshot.state == LinkState.IDLE and not snapshot.connecting
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snapshot.state = LinkState.CONNECTED  # type: ignore[misc]
+    studio.update_parameters({"a": 1})
+    assert snapshot.params_version == 0  # taken before: it does not move
+    assert studio.link.status().params_version == 1
+    await studio.close()
+
+
+async def test_retry_without_a_link_is_refused_cleanly() -> None:
+    from tether.studio.link import NotConnected
+
+    studio = Studio(StudioSettings())
+    with pytest.raises(NotConnected):
+        await studio.link.reconnect()
+    await studio.close()
