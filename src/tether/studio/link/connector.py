@@ -9,7 +9,6 @@ the same door. Each offer gets an immutable copy of the parameters."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from tether.client.worker_peer import WorkerPeer
 from tether.clock import Clock
 from tether.media import FrameSlot, SlotTrack
 from tether.studio.link.events import FatalLinkError, TryFailed
-from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, PORT_PROBE_TIMEOUT_S, Health
+from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, Health, port_answers
 from tether.studio.parameters import ParameterStore
 from tether.tasks import TaskOwner
 
@@ -103,14 +102,9 @@ class Connector:
             return self.healthy()
         try:
             host, port = sig.host_port(self.worker_url or "")
-            async with asyncio.timeout(PORT_PROBE_TIMEOUT_S):
-                _, writer = await asyncio.open_connection(host, port)
-        except (OSError, TimeoutError, ValueError, SignalingError):
+        except SignalingError:
             return False
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
+        return await port_answers(host, port)
 
     def wanted(self) -> bool:
         return self.streaming
@@ -154,6 +148,9 @@ class Connector:
                     await self._bring_up()
         except (SignalingError, OSError, TimeoutError) as exc:
             self.lost_media(str(exc))
+        except Exception as exc:
+            logger.exception("building the media path: internal error")
+            self.lost_media(f"internal error in the studio ({type(exc).__name__}: {exc})")
         self._set_stage(None)
 
     def send_parameters(self) -> None:

@@ -7,6 +7,8 @@ the moment the peer connected, and the watchdog only fires on a long stall."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -157,3 +159,16 @@ class Health:
             if on_tick is not None:
                 on_tick()
             await self.clock.sleep(tick)
+
+
+async def port_answers(host: str, port: int) -> bool:
+    """Does the worker's port accept a connection? (No auth: just "is it back".)"""
+    try:
+        async with asyncio.timeout(PORT_PROBE_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError, ValueError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
