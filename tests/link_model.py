@@ -51,6 +51,7 @@ def _gray(rgb: np.ndarray | None) -> bool:
 
 class LinkModel(RuleBasedStateMachine):
     rig: Rig  # set by the runner before the machine is built
+    checks = 0  # invariant checks made (all runs): the chaos benchmark reports it
 
     def __init__(self) -> None:
         super().__init__()
@@ -185,6 +186,7 @@ class LinkModel(RuleBasedStateMachine):
         self.run(self._check())
 
     async def _check(self) -> None:
+        type(self).checks += 1
         status = await self.settle()
         # The status agrees with the model, and with the worker.
         current = self.current
