@@ -52,8 +52,10 @@ def _gray(rgb: np.ndarray | None) -> bool:
 class LinkModel(RuleBasedStateMachine):
     rig: Rig  # set by the runner before the machine is built
     checks = 0  # invariant checks made (all runs): the chaos benchmark reports it
+    sequences = 0
 
     def __init__(self) -> None:
+        type(self).sequences += 1
         super().__init__()
         self.http = httpx.AsyncClient(base_url=self.rig.studio.url, timeout=60)
         self.want_connected = True
