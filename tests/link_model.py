@@ -53,6 +53,7 @@ class LinkModel(RuleBasedStateMachine):
     rig: Rig  # set by the runner before the machine is built
     checks = 0  # invariant checks made (all runs): the chaos benchmark reports it
     sequences = 0
+    streams_started = 0
 
     def __init__(self) -> None:
         type(self).sequences += 1
@@ -98,6 +99,7 @@ class LinkModel(RuleBasedStateMachine):
     def start_streams(self, count: int, pipeline: str) -> None:
         """One offer, or several at once: the last one accepted wins."""
         clients = [self.new_client() for _ in range(count)]
+        type(self).streams_started += 1
 
         async def go() -> None:
             await asyncio.gather(*(c.start({"pipeline": pipeline}) for c in clients))
