@@ -185,6 +185,8 @@ class Lab:
             self._ns(ns, "ip", "link", "set", dev, "up")
         self._ns(s, "ip", "route", "add", "default", "via", ROUTER_S)
         self._ns(w, "ip", "route", "add", "default", "via", ROUTER_W)
+        # Removing the old address on a move must not take the new one with it.
+        self._ns(w, "sysctl", "-qw", "net.ipv4.conf.w0.promote_secondaries=1")
         self._ns(r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         for key in ("all", "default"):
             self._ns(r, "sysctl", "-qw", f"net.ipv4.conf.{key}.rp_filter=0")

@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 import httpx
-from tests.net.lab import WORKER_PORT, Lab
 
+from tests.net.lab import WORKER_PORT, Lab
 from tether.probe import FrameSink, NumberedSource, StudioClient
 from tether.rtc import use_ice_hosts
 
