@@ -62,11 +62,20 @@ class Updates:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
 
-    async def lost(self) -> int:
+    async def lost(self) -> int | None:
+        """Updates the worker never applied, once the link is back (None: it never was)."""
         assert self._task is not None
         self._stop.set()
         await self._task
-        await self.rig.wait(self.rig.synced, 30, "parameters acknowledged")
+        try:
+            await self.rig.wait(self.rig.synced, RECOVER_S, "parameters acknowledged")
+        except AssertionError:
+            assert self.rig.http is not None
+            await self.rig.http.post("/api/v1/cloud/reconnect")  # what a user would do
+            try:
+                await self.rig.wait(self.rig.synced, RECOVER_S, "parameters acknowledged")
+            except AssertionError:
+                return None
         return self.rig.seq - await self.rig.worker_seq()
 
 

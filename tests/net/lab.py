@@ -327,6 +327,38 @@ class Lab:
         if on:
             self._ns(self.router_ns, "iptables", "-A", "LAB_HOLE", "-j", "DROP")
 
+    def block_forwarded_udp(self) -> None:
+        """No UDP crosses the router (the router's own addresses still answer): media
+        can flow only through a TURN relay on the router. Signaling (TCP) still passes."""
+        self._ns(self.router_ns, "iptables", "-F", "LAB_HOLE")
+        self._ns(self.router_ns, "iptables", "-A", "LAB_HOLE", "-p", "udp", "-j", "DROP")
+
+    def held(self) -> int:
+        """Packets the blackhole rules dropped so far."""
+        out = self._ns(self.router_ns, "iptables", "-nvxL", "LAB_HOLE").stdout
+        return sum(int(line.split()[0]) for line in out.splitlines()[2:] if line.strip())
+
+    def turn_server(self, secret: str, port: int = 3478) -> LabProcess:
+        """coturn on the router, REST-API credentials (``use-auth-secret``), relaying from
+        the router's studio-side address."""
+        if shutil.which("turnserver") is None:
+            raise LabUnavailable("the TURN test needs coturn (apt-get install coturn)")
+        argv = [
+            "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint",
+            "-L", ROUTER_S, "-L", ROUTER_W, "-E", ROUTER_S, "--listening-port", str(port),
+            "--min-port", "49152", "--max-port", "49400", "--realm", "tether-lab",
+            "--use-auth-secret", f"--static-auth-secret={secret}",
+            "--log-file", "stdout", "--simple-log",
+            "--pidfile", str(self.workdir / "turnserver.pid"),
+        ]  # fmt: skip
+        proc = self.spawn("turnserver", self.router_ns, argv)
+        deadline = time.monotonic() + 15
+        while "listener opened on" not in proc.output().lower() and "relay" not in proc.output():
+            if proc.proc.poll() is not None or time.monotonic() > deadline:
+                raise LabUnavailable(f"turnserver did not start:\n{proc.output()[-2000:]}")
+            time.sleep(0.1)
+        return proc
+
     def loss(self, fraction: float) -> None:
         """Drop this fraction of packets at random, each direction (0 clears)."""
         self._ns(self.router_ns, "iptables", "-F", "LAB_LOSS")

@@ -28,6 +28,7 @@ KEEPALIVE_S = 1.0  # a ping every second...
 PING_TIMEOUT_S = 1.5  # ...and the socket is dead when one goes unanswered this long
 CLOSE_TIMEOUT_S = 1.0  # waiting longer for a closing handshake gains nothing
 OPEN_TIMEOUT_S = 2.0  # TCP + WebSocket handshake; a slow ``ready`` may take the rest
+ICE_REFRESH_S = 300.0  # TURN credentials are minted for an hour or more: refresh well before
 
 
 class SignalingError(Exception):
@@ -84,6 +85,7 @@ class SignalingClient:
         self.closed = asyncio.Event()
         self.close_reason = ""
         self.on_close: Callable[[str], None] | None = None
+        self._ice: tuple[float, list[dict[str, Any]]] | None = None
 
     @property
     def connection_id(self) -> str | None:
@@ -202,6 +204,23 @@ class SignalingClient:
         if reply.get("type") == "error":
             raise SignalingError(f"worker: {reply.get('message', 'error')}")
         return reply
+
+    async def ice_servers(self, wait_s: float = 2.0) -> list[dict[str, Any]]:
+        """The worker's ICE servers (STUN, TURN with fresh credentials); none if it has
+        none or does not answer in time (host candidates may still connect)."""
+        now = asyncio.get_running_loop().time()
+        if self._ice is not None and now - self._ice[0] < ICE_REFRESH_S:
+            return self._ice[1]
+        try:
+            reply = await self.request({"type": "get_ice_servers"}, wait_s)
+        except SignalingError as exc:
+            logger.info("no ICE servers from the worker: %s", exc)
+            return []
+        servers = [
+            s for s in reply.get("ice_servers") or [] if isinstance(s, dict) and s.get("urls")
+        ]
+        self._ice = (now, servers)
+        return servers
 
     async def send_raw(self, text: str) -> None:
         """Send text as is (tests use it for malformed messages)."""

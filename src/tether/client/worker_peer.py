@@ -61,6 +61,10 @@ class WorkerPeer:
         wait_s: float = 10.0,
     ) -> None:
         """Offer over signaling and apply the answer. Raises SignalingError."""
+        ice_servers = await signaling.ice_servers()
+        if ice_servers:  # STUN/TURN from the worker: the peer must be made with them
+            unused, self.pc = self.pc, create_peer_connection(ice_servers)
+            await unused.close()
         pc = self.pc
         pc.addTrack(self._source)
         self._channel = pc.createDataChannel(protocol.DATA_CHANNEL_LABEL)
