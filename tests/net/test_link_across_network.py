@@ -27,8 +27,14 @@ async def post_for(rig: LabStream, seconds: float) -> list[str]:
     return states
 
 
+async def _quality_is(rig: LabStream, level: str) -> bool:
+    quality = (await rig.status())["quality"]
+    return quality is not None and quality["level"] == level
+
+
 async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
     async with LabStream(lab, 256, 30) as rig:
+        await rig.wait(lambda: _quality_is(rig, "good"), 10, "quality good on a clean path")
         # A 3 s blackhole: detected, and frames come back soon after the path does.
         lab.blackhole(True)
         states = await post_for(rig, 3.0)
@@ -60,6 +66,12 @@ async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
         assert rig.fps_between(start, time.monotonic()) > 10
         latencies = rig.latencies_between(start, time.monotonic())
         assert min(latencies) > 0.3  # the delay is real: 2 x 150 ms at least
+        quality = (await rig.status())["quality"]  # slow, not lost: it says so, and why
+        assert quality is not None and quality["level"] != "good", quality
+        assert quality["factor"] == "rtt", quality
+        assert rig.http is not None
+        metrics = (await rig.http.get("/metrics")).text
+        assert 'tether_link_quality_limited_by{factor="rtt"} 1.0' in metrics
         await rig.wait(rig.synced, 10, "parameters acknowledged under delay")
         assert await rig.worker_seq() == rig.seq
         del back

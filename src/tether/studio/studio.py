@@ -8,6 +8,7 @@ from typing import Any
 from tether.config import StudioSettings
 from tether.media import FrameSlot
 from tether.studio.link import LinkState, WorkerLink
+from tether.studio.link.quality import QualityMeter, Sample
 from tether.studio.parameters import ParameterStore
 from tether.studio.stream import OutputTrack, StreamSession
 from tether.tasks import TaskOwner
@@ -26,6 +27,7 @@ class Studio:
         self.processed = FrameSlot("studio.back")
         self.params = ParameterStore()
         self.link = WorkerLink(settings, self.source, self.processed, self.params)
+        self.quality = QualityMeter(self.link.clock)
         self.stream: StreamSession | None = None
         self.previous_stream_reason: str | None = None
         self._tasks = TaskOwner("studio")
@@ -120,6 +122,7 @@ class Studio:
             "params_version": self.params.version,
             "params_acked_version": self.params.acked_version,
             "params_error": peer.params_error if peer else None,
+            "quality": self._quality(),
             "last_outage_s": _round(sup.last_outage_s),
             "outage_for_s": _round(sup.outage_for_s),
             "recent_outages_s": [round(o, 3) for o in sup.recent_outages],
@@ -145,6 +148,19 @@ class Studio:
             },
             "events": [e.as_dict() for e in sup.history[-10:]],
         }
+
+    def _quality(self) -> dict[str, Any] | None:
+        """Only a connected link streaming media has a quality to speak of."""
+        link, peer = self.link, self.link.peer
+        if link.state != LinkState.CONNECTED or self.stream is None or peer is None:
+            self.quality.reset()
+            return None
+        sample = Sample(
+            rtt_ms=peer.rtt_ms if link.media_healthy() else None,
+            fps_in=self.source.fps,
+            fps_out=self.processed.fps,
+        )
+        return self.quality.update(sample).as_dict()
 
     async def close(self) -> None:
         await self._tasks.close()
