@@ -381,7 +381,7 @@ class Lab:
         total = 0
         for dev in ("r-s", "r-w"):
             out = self._ns(self.router_ns, "tc", "-s", "qdisc", "show", "dev", dev).stdout
-            words = out.replace(",", " ").split()
+            words = out.replace(",", " ").replace("(", " ").split()
             total += sum(int(words[i + 1]) for i, w in enumerate(words[:-1]) if w == "dropped")
         return total
 
