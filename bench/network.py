@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,7 +77,11 @@ class Updates:
                 await self.rig.wait(self.rig.synced, RECOVER_S, "parameters acknowledged")
             except AssertionError:
                 return None
-        return self.rig.seq - await self.rig.worker_seq()
+        try:
+            return self.rig.seq - await self.rig.worker_seq()
+        except AssertionError as exc:
+            print(f"params check: {exc}", file=sys.stderr, flush=True)
+            return None
 
 
 async def settle(rig: LabStream) -> None:

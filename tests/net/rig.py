@@ -111,12 +111,15 @@ class LabStream:
         await self.http.post("/api/v1/parameters", json={"seq": self.seq})
 
     async def worker_seq(self) -> int:
-        """The ``seq`` parameter the worker's active session applied."""
+        """The ``seq`` parameter the worker applied in the studio's current session."""
+        session_id = (await self.status())["session_id"]
         url = f"http://{self.lab.worker_addr}:{WORKER_PORT}/api/v1/sessions"
         async with httpx.AsyncClient(timeout=5) as http:
             answer = await http.get(url, headers={"Authorization": f"Bearer {self.lab.token}"})
-        active = [s for s in answer.json()["sessions"] if s["state"] == "active"]
-        return max((s["parameters"].get("seq", 0) for s in active), default=0)
+        sessions = answer.json()["sessions"]
+        ours = [s for s in sessions if s["id"] == session_id]
+        assert ours, f"the studio's session {session_id} is not on the worker: {sessions}"
+        return ours[0]["parameters"].get("seq", 0)
 
     # -- reading the frames ----------------------------------------------------------
 
