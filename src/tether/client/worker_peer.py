@@ -14,7 +14,7 @@ from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
 from tether import protocol
 from tether.client.signaling import SignalingClient
 from tether.media import FrameSlot, pump
-from tether.rtc import create_peer_connection
+from tether.rtc import carry_bitrate, create_peer_connection
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
@@ -152,4 +152,5 @@ class WorkerPeer:
         self.on_state = None
         self.on_ack = None
         await self._tasks.close()
+        carry_bitrate(self.pc)  # the next peer starts where this one's feedback had got to
         await self.pc.close()
