@@ -75,3 +75,5 @@ async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
         await rig.wait(rig.synced, 10, "parameters acknowledged under delay")
         assert await rig.worker_seq() == rig.seq
         del back
+        log = rig.studio.output()
+        assert "never retrieved" not in log and "Traceback" not in log, log[-3000:]
