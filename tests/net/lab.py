@@ -17,6 +17,7 @@ died are swept the next time a lab is built."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import os
@@ -159,6 +160,7 @@ class Lab:
             raise LabUnavailable(reason)
         sweep_stale()
         self._built = True
+        atexit.register(self.close)  # an uncaught error in a script still cleans up
         try:
             self._build()
         except BaseException:
@@ -267,7 +269,7 @@ class Lab:
     def spawn(
         self, name: str, ns: str, argv: list[str], env: dict[str, str] | None = None
     ) -> LabProcess:
-        log = self.workdir / f"lab-{name}.log"
+        log = self.workdir / f"lab-{name}-{len(self.processes)}-{time.monotonic_ns()}.log"
         full_env = {**os.environ, "TETHER_ICE_HOSTS": "all", **(env or {})}
         with log.open("ab") as out:
             proc = subprocess.Popen(
