@@ -191,7 +191,7 @@ async def scenario(rig: LabStream, name: str, opts: argparse.Namespace) -> dict[
         )
     else:
         raise SystemExit(f"unknown scenario {name!r}")
-    return {"bench": "network", "label": opts.label, **result}
+    return {"bench": "network", "label": opts.label, "grain": opts.grain, **result}
 
 
 async def main() -> None:
@@ -202,11 +202,14 @@ async def main() -> None:
     parser.add_argument("--cap-s", type=float, default=30.0)
     parser.add_argument("--delay-s", type=float, default=30.0)
     parser.add_argument("--label", default="")
+    parser.add_argument(
+        "--grain", action="store_true", help="camera-like noise, so the stream needs bitrate"
+    )
     opts = parser.parse_args()
     use_eager_release(True)
     results: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="tether-netbench-") as tmp, Lab(Path(tmp)) as lab:
-        rig = LabStream(lab, 512, 30)
+        rig = LabStream(lab, 512, 30, grain=opts.grain)
         async with rig:
             for _ in range(opts.runs):
                 for name in opts.scenarios.split(","):
