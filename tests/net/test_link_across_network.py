@@ -35,13 +35,15 @@ async def _quality_is(rig: LabStream, level: str) -> bool:
 async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
     async with LabStream(lab, 256, 30) as rig:
         await rig.wait(lambda: _quality_is(rig, "good"), 10, "quality good on a clean path")
-        # A 3 s blackhole: detected, and frames come back soon after the path does.
+        # A 10 s blackhole: detected, and frames come back soon after the path does (not
+        # after a dead signaling socket's 10 s close timeout, as they once did).
         lab.blackhole(True)
-        states = await post_for(rig, 3.0)
+        states = await post_for(rig, 10.0)
         assert states[-1] != "connected", states  # the heartbeat noticed
         lab.blackhole(False)
         path_back = time.monotonic()
         back = await rig.wait(lambda: rig.first_fresh_frame_after(path_back), 15, "frames")
+        # (bounded loosely: a link that went `failed` meanwhile waits for its slow probe)
         assert rig.first_fresh_frame_after(path_back) - path_back < 6.0
         await rig.wait(rig.synced, 10, "parameters acknowledged")
         assert await rig.worker_seq() == rig.seq  # updates made during the outage applied
@@ -52,7 +54,7 @@ async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
         moved = time.monotonic()
         await rig.post_parameters()
         await rig.wait(lambda: rig.first_fresh_frame_after(moved), 20, "frames after move")
-        assert rig.first_fresh_frame_after(moved) - moved < 12.0
+        assert rig.first_fresh_frame_after(moved) - moved < 8.0  # once ~15 s
         await rig.wait(rig.synced, 10, "parameters acknowledged after move")
         assert await rig.worker_seq() == rig.seq
 
