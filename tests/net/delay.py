@@ -2,7 +2,7 @@
 router namespace. Policy routing sends every forwarded packet into it; this process
 holds each packet for the delay and writes it back, and the kernel forwards it on.
 
-    python tests/delay.py DEVICE DELAY_MS [JITTER_MS]
+    python tests/net/delay.py DEVICE DELAY_MS [JITTER_MS]
 
 The device belongs to this process: it vanishes when the process exits, and the lab's
 routing falls back to the direct path, so a crash never blackholes the lab."""

@@ -7,7 +7,7 @@ network namespace, the worker in another, a router namespace between them.
 The addresses are in 198.18.0.0/15 (RFC 2544, for network benchmarks) and live only in
 namespaces the lab creates; no namespace has a route anywhere else. Faults happen in the
 router: iptables (statistic module) for random loss and blackholes, ``tbf`` for caps,
-a userspace delay element (tests/delay.py; this kernel has no netem). The worker
+a userspace delay element (tests/net/delay.py; this kernel has no netem). The worker
 is reached by a name from the studio namespace's own /etc/hosts (``ip netns exec``
 mounts /etc/netns/NS/hosts), so its address can change under the studio.
 
