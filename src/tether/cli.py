@@ -22,7 +22,13 @@ from rich.logging import RichHandler
 
 from tether import __version__
 from tether.config import StudioSettings, WorkerSettings
-from tether.rtc import host_of, resolve_ice_mode, use_eager_release, use_ice_hosts
+from tether.rtc import (
+    host_of,
+    resolve_ice_mode,
+    use_bitrate_floor,
+    use_eager_release,
+    use_ice_hosts,
+)
 
 app = typer.Typer(
     help="Tether: keep a live video stream tethered to a remote GPU worker.",
@@ -57,6 +63,7 @@ def _setup_logging(level: str) -> None:
 
 def _apply_media_settings(settings: StudioSettings | WorkerSettings) -> None:
     use_eager_release(settings.eager_release)
+    use_bitrate_floor()
     if settings.trace_dir:
         from tether import trace
 

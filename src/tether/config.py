@@ -39,6 +39,19 @@ class WorkerSettings(_Base):
     session_grace_s: float = Field(default=30.0, ge=0)
     # Exit when this process id is gone, so `tether up` never leaves an orphan worker.
     parent_pid: int | None = None
+    # ICE servers handed to clients and used by the worker (see tether.worker.ice).
+    ice_servers: str | None = None
+    turn_urls: str | None = None
+    turn_secret: SecretStr | None = None
+    turn_ttl_s: float = Field(default=3600.0, gt=0)
+
+    @field_validator("ice_servers", "turn_urls")
+    @classmethod
+    def _ice_urls(cls, value: str | None) -> str | None:
+        from tether.worker.ice import parse_ice_servers
+
+        parse_ice_servers(value)  # a bad URL or JSON is an error at startup, not per call
+        return value
 
 
 def _parse_delays(value: object) -> object:

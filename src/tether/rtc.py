@@ -8,6 +8,10 @@
   often on one machine (``tether up``, tests), so we can restrict ICE to loopback.
 - aiortc falls back to a public STUN server when given no ICE servers; we never want
   a hidden network dependency, so peer connections get an explicit list.
+- aiortc's VP8 encoder never goes below 250 kbps and every new encoder starts at
+  500 kbps: on a 250 kbit link congestion then looks like loss, and each reconnect
+  starts too fast. ``use_bitrate_floor`` lowers the floor; ``carry_bitrate`` makes the
+  next encoder start at the bitrate a closing peer had reached.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from urllib.parse import urlsplit
 
 import aioice.ice
 import aiortc
+import aiortc.codecs.vpx as _vpx
 import aiortc.rtcrtpreceiver as _receiver
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
@@ -107,6 +112,32 @@ def use_ice_hosts(mode: str) -> None:
     else:
         aioice.ice.get_host_addresses = _original_get_host_addresses
     logger.debug("ICE host candidates: %s", mode)
+
+
+BITRATE_FLOOR_BPS = 150_000
+
+
+def use_bitrate_floor(floor_bps: int = BITRATE_FLOOR_BPS) -> None:
+    """Process-wide: VP8 encoders follow the receiver's feedback down to this bitrate."""
+    _vpx.MIN_BITRATE = floor_bps
+    _vpx.DEFAULT_BITRATE = max(_vpx.DEFAULT_BITRATE, floor_bps)
+
+
+def sending_bitrate(pc: RTCPeerConnection) -> int | None:
+    """The target bitrate of the peer's video encoder (None before it encoded)."""
+    for sender in pc.getSenders():
+        encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+        if encoder is not None and hasattr(encoder, "target_bitrate"):
+            return int(encoder.target_bitrate)
+    return None
+
+
+def carry_bitrate(pc: RTCPeerConnection) -> None:
+    """Process-wide: new VP8 encoders start at the bitrate this peer reached, so a new
+    peer after a reconnect does not start at 500 kbps on a slower link."""
+    bitrate = sending_bitrate(pc)
+    if bitrate is not None:
+        _vpx.DEFAULT_BITRATE = max(_vpx.MIN_BITRATE, min(bitrate, _vpx.MAX_BITRATE))
 
 
 def create_peer_connection(ice_servers: list[dict] | None = None) -> RTCPeerConnection:

@@ -1,5 +1,7 @@
 """The aiortc/aioice adapter: pins what it reaches into."""
 
+import asyncio
+
 import aioice.ice
 import pytest
 
@@ -45,3 +47,33 @@ def test_resolve_mode(mode: str, hosts: list[str], expected: str) -> None:
 def test_bad_mode() -> None:
     with pytest.raises(ValueError, match="auto, loopback or all"):
         rtc.resolve_ice_mode("some", [])
+
+
+async def test_bitrate_floor_and_a_new_encoder_starting_where_the_last_one_was() -> None:
+    import aiortc.codecs.vpx as vpx
+    from aiortc import VideoStreamTrack
+
+    saved = (vpx.MIN_BITRATE, vpx.DEFAULT_BITRATE)
+    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
+    try:
+        rtc.use_bitrate_floor(150_000)
+        encoder = vpx.Vp8Encoder()
+        encoder.target_bitrate = 100_000  # what a receiver on a slow link asks for
+        assert encoder.target_bitrate == 150_000  # aiortc alone would stop at 250 kbps
+        a.addTrack(VideoStreamTrack())
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        sender = a.getSenders()[0]
+        for _ in range(200):  # until the sender made its encoder
+            if rtc.sending_bitrate(a) is not None:
+                break
+            await asyncio.sleep(0.05)
+        sender._RTCRtpSender__encoder.target_bitrate = 180_000
+        rtc.carry_bitrate(a)
+        assert vpx.Vp8Encoder().target_bitrate == 180_000
+    finally:
+        vpx.MIN_BITRATE, vpx.DEFAULT_BITRATE = saved
+        await a.close()
+        await b.close()

@@ -15,11 +15,23 @@ from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.protocol import State
 
 from tether import protocol
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
+
+# Across a real network a dead socket must be noticed, and let go of, in about a second:
+# websockets' defaults (10 s close timeout, 10 s open timeout) stall a reconnect by 10 s.
+KEEPALIVE_S = 1.0  # a ping every second...
+# ...and the socket is dead when one goes unanswered this long: longer than TCP's first
+# three retransmits (0.2 + 0.4 + 0.8 s), so 20% loss is not an outage. The heartbeat,
+# not this, is the fast detector.
+PING_TIMEOUT_S = 2.0
+CLOSE_TIMEOUT_S = 1.0  # waiting longer for a closing handshake gains nothing
+OPEN_TIMEOUT_S = 2.0  # TCP + WebSocket handshake; a slow ``ready`` may take the rest
+ICE_REFRESH_S = 300.0  # TURN credentials are minted for an hour or more: refresh well before
 
 
 class SignalingError(Exception):
@@ -61,10 +73,16 @@ def _describe_close(code: int | None, reason: str) -> str:
 
 
 class SignalingClient:
-    def __init__(self, worker_url: str, token: str | None, keepalive_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        worker_url: str,
+        token: str | None,
+        keepalive_s: float = KEEPALIVE_S,
+        open_timeout_s: float = OPEN_TIMEOUT_S,
+    ) -> None:
         self.url = signaling_url(worker_url)
-        # WebSocket pings: a silent worker closes the socket within ~2 keepalive periods.
         self._keepalive_s = keepalive_s
+        self._open_timeout_s = open_timeout_s
         self._token = token
         self._ws: ClientConnection | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -74,6 +92,7 @@ class SignalingClient:
         self.closed = asyncio.Event()
         self.close_reason = ""
         self.on_close: Callable[[str], None] | None = None
+        self._ice: tuple[float, list[dict[str, Any]]] | None = None
 
     @property
     def connection_id(self) -> str | None:
@@ -85,26 +104,34 @@ class SignalingClient:
 
     @property
     def is_open(self) -> bool:
-        return self._ws is not None and not self.closed.is_set()
+        # A socket whose keepalive failed is closing: no use for a new request.
+        return self._ws is not None and not self.closed.is_set() and self._ws.state is State.OPEN
 
     async def connect(self, wait_s: float) -> dict[str, Any]:
-        """Open the socket and wait for the worker's ``ready``."""
+        """Open the socket and wait for the worker's ``ready``. The host name is resolved
+        anew on every call (the worker may have moved)."""
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        open_s = min(wait_s, self._open_timeout_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
         try:
-            async with asyncio.timeout(wait_s):
+            async with asyncio.timeout(open_s):
                 self._ws = await connect(
                     self.url,
                     additional_headers=headers,
                     open_timeout=None,
+                    close_timeout=CLOSE_TIMEOUT_S,
                     max_size=2**22,
                     ping_interval=self._keepalive_s,
-                    ping_timeout=self._keepalive_s * 1.5,
+                    ping_timeout=PING_TIMEOUT_S,
                 )
+            async with asyncio.timeout_at(deadline):
                 first = json.loads(await self._ws.recv())
         except TimeoutError:
             await self._abort()
+            waited = open_s if self._ws is None else wait_s
             raise SignalingError(
-                f"no answer from the worker at {self.url} within {wait_s:g}s"
+                f"no answer from the worker at {urlsplit(self.url).netloc} within {waited:g}s"
             ) from None
         except ConnectionClosed as exc:
             await self._abort()
@@ -140,7 +167,7 @@ class SignalingClient:
 
     async def _abort(self) -> None:
         if self._ws is not None:
-            await self._ws.close()
+            self._ws.transport.abort()
 
     async def _read(self) -> None:
         assert self._ws is not None
@@ -180,6 +207,9 @@ class SignalingClient:
             raise SignalingError(self.close_reason or "signaling socket is not open")
         request_id = f"r{next(self._ids)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        # The socket may close (failing this future) while we are still sending, or after
+        # we gave up waiting: either way the error is ours to report, not asyncio's.
+        future.add_done_callback(_retrieve)
         self._pending[request_id] = future
         try:
             await self._ws.send(protocol.json_dumps({**message, "request_id": request_id}))
@@ -197,6 +227,23 @@ class SignalingClient:
             raise SignalingError(f"worker: {reply.get('message', 'error')}")
         return reply
 
+    async def ice_servers(self, wait_s: float = 2.0) -> list[dict[str, Any]]:
+        """The worker's ICE servers (STUN, TURN with fresh credentials); none if it has
+        none or does not answer in time (host candidates may still connect)."""
+        now = asyncio.get_running_loop().time()
+        if self._ice is not None and now - self._ice[0] < ICE_REFRESH_S:
+            return self._ice[1]
+        try:
+            reply = await self.request({"type": "get_ice_servers"}, wait_s)
+        except SignalingError as exc:
+            logger.info("no ICE servers from the worker: %s", exc)
+            return []
+        servers = [
+            s for s in reply.get("ice_servers") or [] if isinstance(s, dict) and s.get("urls")
+        ]
+        self._ice = (now, servers)
+        return servers
+
     async def send_raw(self, text: str) -> None:
         """Send text as is (tests use it for malformed messages)."""
         assert self._ws is not None
@@ -210,9 +257,17 @@ class SignalingClient:
     async def close(self) -> None:
         self.on_close = None
         if self._ws is not None:
-            await self._ws.close()
+            if self._ws.state is State.OPEN:
+                await self._ws.close()  # bounded by CLOSE_TIMEOUT_S
+            else:
+                self._ws.transport.abort()  # already failing: no handshake to wait for
         await self._tasks.close()
         self._closed("closed by us")
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _plain(exc: BaseException) -> str:

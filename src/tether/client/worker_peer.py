@@ -14,7 +14,7 @@ from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
 from tether import protocol
 from tether.client.signaling import SignalingClient
 from tether.media import FrameSlot, pump
-from tether.rtc import create_peer_connection
+from tether.rtc import carry_bitrate, create_peer_connection
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,10 @@ class WorkerPeer:
         wait_s: float = 10.0,
     ) -> None:
         """Offer over signaling and apply the answer. Raises SignalingError."""
+        ice_servers = await signaling.ice_servers()
+        if ice_servers:  # STUN/TURN from the worker: the peer must be made with them
+            unused, self.pc = self.pc, create_peer_connection(ice_servers)
+            await unused.close()
         pc = self.pc
         pc.addTrack(self._source)
         self._channel = pc.createDataChannel(protocol.DATA_CHANNEL_LABEL)
@@ -165,4 +169,5 @@ class WorkerPeer:
         self.on_state = None
         self.on_ack = None
         await self._tasks.close()
+        carry_bitrate(self.pc)  # the next peer starts where this one's feedback had got to
         await self.pc.close()

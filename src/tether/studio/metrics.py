@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tether.studio.link import LinkState
+from tether.studio.link.quality import Factor, Level
 
 if TYPE_CHECKING:
     from tether.studio.studio import Studio
@@ -55,6 +56,21 @@ def render_metrics(studio: Studio) -> str:
         "Version the worker applied.",
         [("", status["params_acked_version"])],
     )
+    quality = status.get("quality")
+    if quality is not None:
+        levels = [level.label for level in Level]
+        metric(
+            "link_quality_level",
+            "gauge",
+            "Link quality while connected: 0 good, 1 fair, 2 poor, 3 bad.",
+            [("", float(levels.index(quality["level"])))],
+        )
+        metric(
+            "link_quality_limited_by",
+            "gauge",
+            "1 for the factor that limits the link's quality now.",
+            [(f'{{factor="{f.value}"}}', float(quality["factor"] == f.value)) for f in Factor],
+        )
     rtt = stats["heartbeat_rtt_ms"]
     if rtt is not None:
         metric("heartbeat_rtt_ms", "gauge", "Heartbeat round trip.", [("", rtt)])

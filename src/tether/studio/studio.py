@@ -9,6 +9,7 @@ from typing import Any
 from tether.config import StudioSettings
 from tether.media import FrameSlot
 from tether.studio.link import LinkState, LinkStatus, WorkerLink
+from tether.studio.link.quality import QualityMeter, Sample
 from tether.studio.parameters import ParameterStore
 from tether.studio.stream import OutputTrack, StreamSession
 from tether.tasks import TaskOwner
@@ -23,6 +24,7 @@ class Studio:
         self.processed = FrameSlot("studio.back")
         self.params = ParameterStore()
         self.link = WorkerLink(settings, self.source, self.processed, self.params)
+        self.quality = QualityMeter(self.link.clock)
         self.stream: StreamSession | None = None
         self.previous_stream_reason: str | None = None
         self._streams = asyncio.Lock()  # offers, stops and ends: one at a time
@@ -115,7 +117,20 @@ class Studio:
     # --- status ---
     def status(self) -> dict[str, Any]:
         """CloudStatus, built from one snapshot of the link."""
-        return cloud_status(self.link.status(), self)
+        link = self.link.status()
+        return cloud_status(link, self, self._quality(link))
+
+    def _quality(self, link: LinkStatus) -> dict[str, Any] | None:
+        """Only a connected link streaming media has a quality to speak of."""
+        if link.state != LinkState.CONNECTED or self.stream is None or not link.webrtc_connected:
+            self.quality.reset()
+            return None
+        sample = Sample(
+            rtt_ms=link.heartbeat_rtt_ms,
+            fps_in=self.source.fps,
+            fps_out=self.processed.fps,
+        )
+        return self.quality.update(sample).as_dict()
 
     async def close(self) -> None:
         await self._tasks.close()
@@ -124,7 +139,9 @@ class Studio:
         await self.link.close()
 
 
-def cloud_status(link: LinkStatus, studio: Studio) -> dict[str, Any]:
+def cloud_status(
+    link: LinkStatus, studio: Studio, quality: dict[str, Any] | None
+) -> dict[str, Any]:
     stream = studio.stream
     showing = stream.output.showing_fallback if stream else None
     return {
@@ -146,6 +163,7 @@ def cloud_status(link: LinkStatus, studio: Studio) -> dict[str, Any]:
         "params_acked_version": link.params_acked_version,
         "params_error": link.params_error,
         "pipeline_error": link.pipeline_error,
+        "quality": quality,
         "last_outage_s": _round(link.last_outage_s),
         "outage_for_s": _round(link.outage_for_s),
         "recent_outages_s": [round(o, 3) for o in link.recent_outages_s],

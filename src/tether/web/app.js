@@ -6,7 +6,7 @@ import { Stream } from "./stream.js";
 
 const $ = (id) => document.getElementById(id);
 const el = {
-  badge: $("badge"), worker: $("worker"), banner: $("banner"), bannerText: $("banner-text"),
+  badge: $("badge"), quality: $("quality"), worker: $("worker"), banner: $("banner"), bannerText: $("banner-text"),
   retry: $("retry"), simulateDrop: $("simulate-drop"), overlay: $("overlay"),
   paramsIndicator: $("params-indicator"), stats: $("stats"), timeline: $("timeline"),
 };

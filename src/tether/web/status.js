@@ -18,6 +18,7 @@ function fmtSeconds(s) {
 export function renderStatus(el, s, tries) {
   el.badge.textContent = LABELS[s.state] || s.state;
   el.badge.dataset.state = s.state;
+  renderQuality(el, s.quality);
   el.worker.textContent = s.worker_url ? `worker ${s.worker_url}` : "no worker";
   el.simulateDrop.hidden = !s.debug;
   renderBanner(el, s, tries);
@@ -55,6 +56,16 @@ export function renderStatus(el, s, tries) {
     li.dataset.kind = e.kind;
     return li;
   }));
+}
+
+// A connected link that is degraded says how, and what limits it.
+function renderQuality(el, q) {
+  if (!el.quality) return;
+  el.quality.hidden = !q;
+  if (!q) return;
+  el.quality.textContent = q.factor ? `${q.level}: ${q.factor}` : q.level;
+  el.quality.dataset.level = q.level;
+  el.quality.title = q.factor ? `link quality ${q.level}, limited by ${q.factor}` : "link quality";
 }
 
 function renderBanner(el, s, tries) {

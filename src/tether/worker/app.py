@@ -23,6 +23,7 @@ from tether.config import WorkerSettings
 from tether.pipelines import describe, load_pipelines
 from tether.rtc import create_peer_connection
 from tether.tasks import TaskOwner
+from tether.worker.ice import IceServers
 from tether.worker.session import MediaSession, ParameterError, SessionState
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class Worker:
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline")
         self.tasks = TaskOwner("worker")
         self._expiry: dict[str, asyncio.Task[Any]] = {}
+        secret = settings.turn_secret.get_secret_value() if settings.turn_secret else None
+        self.ice = IceServers(settings.ice_servers, settings.turn_urls, secret, settings.turn_ttl_s)
 
     def check_token(self, presented: str | None) -> bool:
         expected = self.settings.token
@@ -62,7 +65,7 @@ class Worker:
         if not resumed or offer.parameters_version >= session.version:
             session.apply(offer.initial_parameters, offer.parameters_version)
         await self.tasks.cancel(self._expiry.pop(session.id, None))
-        pc = create_peer_connection()
+        pc = create_peer_connection(self.ice.servers("worker"))
         session.attach(pc)
         self.sessions[session.id] = session
         try:
@@ -139,8 +142,9 @@ class SignalingConnection:
         if isinstance(msg, protocol.Ping):
             await self.send({"type": "pong", "request_id": msg.request_id, "t": msg.t})
         elif isinstance(msg, protocol.GetIceServers):
+            servers = self.worker.ice.servers(self.id)
             await self.send(
-                {"type": "ice_servers", "request_id": msg.request_id, "ice_servers": []}
+                {"type": "ice_servers", "request_id": msg.request_id, "ice_servers": servers}
             )
         elif isinstance(msg, protocol.Offer):
             # Offers take a while (ICE gathering); keep answering pings meanwhile.

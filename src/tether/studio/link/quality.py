@@ -1,0 +1,143 @@
+"""How good a living link is: a level (good, fair, poor, bad) and the factor that limits
+it (rtt, loss, bandwidth, fps, latency, worker). Pure logic on samples the studio
+already has; time comes from a Clock.
+
+Each measured factor gets a level from its thresholds; the link's level is the worst
+of them and the factor is the one that set it. Hysteresis, so a badge does not
+flicker: a worse level shows once it has lasted ``degrade_s``, a better one only once
+it has lasted ``improve_s``; and a factor must clear its threshold by a margin before
+it counts as better."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from tether.clock import Clock
+
+
+class Level(IntEnum):
+    GOOD = 0
+    FAIR = 1
+    POOR = 2
+    BAD = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Factor(StrEnum):
+    RTT = "rtt"
+    LOSS = "loss"
+    BANDWIDTH = "bandwidth"
+    FPS = "fps"
+    LATENCY = "latency"
+    WORKER = "worker"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What is known about the link now; None = not measured."""
+
+    rtt_ms: float | None = None
+    loss: float | None = None  # fraction of packets lost, 0..1
+    bitrate_kbps: float | None = None  # what the link carries now
+    fps_in: float | None = None  # frames going to the worker
+    fps_out: float | None = None  # processed frames coming back
+    latency_ms: float | None = None  # glass to glass, from the frames themselves
+    worker_ms: float | None = None  # the worker's time per frame
+
+
+# Upper bounds for good, fair, poor (bad beyond); for bandwidth and fps lower bounds.
+THRESHOLDS: dict[Factor, tuple[float, float, float]] = {
+    Factor.RTT: (150.0, 300.0, 600.0),
+    Factor.LOSS: (0.02, 0.05, 0.15),
+    Factor.LATENCY: (250.0, 500.0, 1000.0),
+    Factor.WORKER: (0.5, 0.9, 1.5),  # share of the frame interval the worker needs
+    Factor.BANDWIDTH: (1000.0, 500.0, 250.0),  # kbit/s
+    Factor.FPS: (0.9, 0.6, 0.3),  # processed frames back per frame sent
+}
+HIGHER_IS_BETTER = {Factor.BANDWIDTH, Factor.FPS}
+MARGIN = 0.1  # a factor improves only when 10% inside its better band
+
+
+def _values(sample: Sample) -> dict[Factor, float]:
+    out: dict[Factor, float] = {}
+    if sample.rtt_ms is not None:
+        out[Factor.RTT] = sample.rtt_ms
+    if sample.loss is not None:
+        out[Factor.LOSS] = sample.loss
+    if sample.latency_ms is not None:
+        out[Factor.LATENCY] = sample.latency_ms
+    if sample.bitrate_kbps is not None:
+        out[Factor.BANDWIDTH] = sample.bitrate_kbps
+    if sample.fps_in and sample.fps_out is not None and sample.fps_in >= 1.0:
+        out[Factor.FPS] = min(sample.fps_out / sample.fps_in, 1.0)
+        if sample.worker_ms is not None:
+            out[Factor.WORKER] = sample.worker_ms / (1000.0 / sample.fps_in)
+    return out
+
+
+def grade(factor: Factor, value: float, margin: float = 0.0) -> Level:
+    """The level of one factor; ``margin`` makes the bands stricter (for improving)."""
+    bounds = THRESHOLDS[factor]
+    for level, bound in zip((Level.GOOD, Level.FAIR, Level.POOR), bounds, strict=True):
+        if factor in HIGHER_IS_BETTER:
+            if value >= bound * (1 + margin):
+                return level
+        elif value <= bound * (1 - margin):
+            return level
+    return Level.BAD
+
+
+@dataclass(frozen=True)
+class Quality:
+    level: Level
+    factor: Factor | None  # None while nothing limits it (or nothing is measured)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"level": self.level.label, "factor": self.factor.value if self.factor else None}
+
+
+GOOD = Quality(Level.GOOD, None)
+
+
+class QualityMeter:
+    def __init__(self, clock: Clock, degrade_s: float = 1.0, improve_s: float = 5.0) -> None:
+        self.clock = clock
+        self.degrade_s, self.improve_s = degrade_s, improve_s
+        self.current = GOOD
+        self._pending: Quality | None = None  # a different quality, and since when
+        self._pending_since = 0.0
+
+    def raw(self, sample: Sample, strict: bool = False) -> Quality:
+        """The quality this one sample says, without hysteresis."""
+        worst = GOOD
+        for factor, value in _values(sample).items():
+            # Judging an improvement, the factor now limiting us must clear the margin.
+            margin = MARGIN if strict and factor == self.current.factor else 0.0
+            level = grade(factor, value, margin)
+            if level > worst.level:
+                worst = Quality(level, factor)
+        return worst
+
+    def update(self, sample: Sample) -> Quality:
+        now = self.clock.now()
+        seen = self.raw(sample, strict=True)
+        if seen.level == self.current.level:
+            self._pending = None
+            if seen.factor != self.current.factor and seen.level > Level.GOOD:
+                self.current = seen  # same level, another cause: say the true one
+            return self.current
+        if self._pending is None or self._pending.level != seen.level:
+            self._pending, self._pending_since = seen, now
+        wait = self.degrade_s if seen.level > self.current.level else self.improve_s
+        if now - self._pending_since >= wait:
+            self.current, self._pending = seen, None
+        return self.current
+
+    def reset(self) -> None:
+        """A new connection: forget the old one's quality."""
+        self.current, self._pending = GOOD, None

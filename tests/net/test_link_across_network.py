@@ -1,0 +1,81 @@
+"""A real stream across the lab: the link rides through a blackhole, the worker's
+address change and a long delay, and every parameter update reaches the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.net.lab import Lab
+from tests.net.rig import LabStream
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def post_for(rig: LabStream, seconds: float) -> list[str]:
+    """Post a parameter update every 0.2 s for ``seconds``; the link states seen."""
+    states: list[str] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await rig.post_parameters()
+        state = (await rig.status())["state"]
+        if not states or states[-1] != state:
+            states.append(state)
+        await asyncio.sleep(0.2)
+    return states
+
+
+async def _quality_is(rig: LabStream, level: str) -> bool:
+    quality = (await rig.status())["quality"]
+    return quality is not None and quality["level"] == level
+
+
+async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
+    async with LabStream(lab, 256, 30) as rig:
+        await rig.wait(lambda: _quality_is(rig, "good"), 10, "quality good on a clean path")
+        # A 10 s blackhole: detected, and frames come back soon after the path does (not
+        # after a dead signaling socket's 10 s close timeout, as they once did).
+        lab.blackhole(True)
+        states = await post_for(rig, 10.0)
+        assert states[-1] != "connected", states  # the heartbeat noticed
+        lab.blackhole(False)
+        path_back = time.monotonic()
+        back = await rig.wait(lambda: rig.first_fresh_frame_after(path_back), 15, "frames")
+        # (bounded loosely: a link that went `failed` meanwhile waits for its slow probe)
+        assert rig.first_fresh_frame_after(path_back) - path_back < 6.0
+        await rig.wait(rig.synced, 10, "parameters acknowledged")
+        assert await rig.worker_seq() == rig.seq  # updates made during the outage applied
+
+        # The worker's address changes: the studio finds it again by name.
+        await asyncio.sleep(6)  # a new episode, not a relapse of the last one
+        lab.move_worker("198.18.2.3")
+        moved = time.monotonic()
+        await rig.post_parameters()
+        await rig.wait(lambda: rig.first_fresh_frame_after(moved), 20, "frames after move")
+        assert rig.first_fresh_frame_after(moved) - moved < 8.0  # once ~15 s
+        await rig.wait(rig.synced, 10, "parameters acknowledged after move")
+        assert await rig.worker_seq() == rig.seq
+
+        # 150 ms each way is slow, not lost: the link stays connected, frames flow.
+        await asyncio.sleep(6)
+        lab.delay(150)
+        await asyncio.sleep(1)
+        start = time.monotonic()
+        states = await post_for(rig, 6.0)
+        assert states == ["connected"], states
+        assert rig.fps_between(start, time.monotonic()) > 10
+        latencies = rig.latencies_between(start, time.monotonic())
+        assert min(latencies) > 0.3  # the delay is real: 2 x 150 ms at least
+        quality = (await rig.status())["quality"]  # slow, not lost: it says so, and why
+        assert quality is not None and quality["level"] != "good", quality
+        assert quality["factor"] == "rtt", quality
+        assert rig.http is not None
+        metrics = (await rig.http.get("/metrics")).text
+        assert 'tether_link_quality_limited_by{factor="rtt"} 1.0' in metrics
+        await rig.wait(rig.synced, 10, "parameters acknowledged under delay")
+        assert await rig.worker_seq() == rig.seq
+        del back
+        log = rig.studio.output()
+        assert "never retrieved" not in log and "Traceback" not in log, log[-3000:]

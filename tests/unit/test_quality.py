@@ -1,0 +1,101 @@
+"""Link quality in virtual time: levels, the limiting factor, and hysteresis."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tether.clock import VirtualClock
+from tether.studio.link.quality import Factor, Level, QualityMeter, Sample, grade
+
+HEALTHY = Sample(rtt_ms=40, loss=0.0, fps_in=30, fps_out=30, latency_ms=90, worker_ms=5)
+
+
+def step(clock: VirtualClock, meter: QualityMeter, sample: Sample, seconds: float) -> None:
+    """Feed ``sample`` every 0.25 s for ``seconds`` of virtual time."""
+    for _ in range(int(seconds / 0.25)):
+        meter.update(sample)
+        clock._now += 0.25
+
+
+@pytest.mark.parametrize(
+    ("factor", "value", "level"),
+    [
+        (Factor.RTT, 100, Level.GOOD), (Factor.RTT, 250, Level.FAIR),
+        (Factor.RTT, 500, Level.POOR), (Factor.RTT, 900, Level.BAD),
+        (Factor.LOSS, 0.01, Level.GOOD), (Factor.LOSS, 0.10, Level.POOR),
+        (Factor.BANDWIDTH, 2000, Level.GOOD), (Factor.BANDWIDTH, 300, Level.POOR),
+        (Factor.BANDWIDTH, 150, Level.BAD), (Factor.FPS, 0.5, Level.POOR),
+    ],
+)  # fmt: skip
+def test_grades(factor: Factor, value: float, level: Level) -> None:
+    assert grade(factor, value) == level
+
+
+def test_healthy_link_is_good_with_no_limiting_factor() -> None:
+    meter = QualityMeter(VirtualClock())
+    assert meter.update(HEALTHY).as_dict() == {"level": "good", "factor": None}
+
+
+def test_the_worst_factor_sets_level_and_names_itself() -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock)
+    lossy = Sample(rtt_ms=250, loss=0.12, fps_in=30, fps_out=29)  # rtt fair, loss poor
+    step(clock, meter, lossy, 2)
+    assert meter.current.as_dict() == {"level": "poor", "factor": "loss"}
+    slow_worker = Sample(rtt_ms=40, fps_in=30, fps_out=30, worker_ms=60)  # 1.8 frame periods
+    assert meter.raw(slow_worker).factor == Factor.WORKER
+
+
+def test_degrades_after_a_second_and_improves_only_after_five() -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock, degrade_s=1.0, improve_s=5.0)
+    far = Sample(rtt_ms=700)
+    meter.update(far)
+    clock._now += 0.5
+    assert meter.update(far).level == Level.GOOD  # one blip is not a verdict
+    clock._now += 0.6
+    assert meter.update(far).as_dict() == {"level": "bad", "factor": "rtt"}
+    step(clock, meter, HEALTHY, 4.5)
+    assert meter.current.level == Level.BAD  # not yet
+    step(clock, meter, HEALTHY, 1.0)
+    assert meter.current.level == Level.GOOD
+
+
+def test_flapping_around_a_threshold_does_not_flicker() -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock)
+    step(clock, meter, Sample(rtt_ms=320), 2)  # fair -> poor band
+    assert meter.current.level == Level.POOR
+    levels = set()
+    for i in range(200):  # 290 / 310 ms alternating for 50 s: just around the bound
+        levels.add(meter.update(Sample(rtt_ms=290 if i % 2 else 310)).level)
+        clock._now += 0.25
+    assert levels == {Level.POOR}
+    step(clock, meter, Sample(rtt_ms=280), 6)  # clearly better, but inside the margin
+    assert meter.current.level == Level.POOR
+    step(clock, meter, Sample(rtt_ms=200), 6)
+    assert meter.current.level == Level.FAIR
+
+
+@given(st.lists(st.floats(0, 2000), min_size=1, max_size=60))
+def test_level_changes_at_most_once_per_second(rtts: list[float]) -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock)
+    changes, last = [], meter.current.level
+    for rtt in rtts:
+        level = meter.update(Sample(rtt_ms=rtt)).level
+        if level != last:
+            changes.append(clock.now())
+            last = level
+        clock._now += 0.1
+    assert all(b - a >= 1.0 for a, b in zip(changes, changes[1:], strict=False))
+
+
+def test_reset_forgets() -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock)
+    step(clock, meter, Sample(loss=0.5), 2)
+    meter.reset()
+    assert meter.current.level == Level.GOOD
