@@ -18,7 +18,8 @@ from tether.client.signaling import AuthError, SignalingClient, SignalingError, 
 from tether.client.worker_peer import WorkerPeer
 from tether.clock import Clock, MonotonicClock
 from tether.config import StudioSettings
-from tether.media import FrameSlot, Signal, SlotTrack
+from tether.forwarding import ForwardTrack
+from tether.media import FrameSlot, Signal
 from tether.protocol import heartbeat_ping
 from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.supervisor import FatalLinkError, LinkEvent, LinkState, LinkSupervisor
@@ -215,7 +216,10 @@ class WorkerLink:
         await self._close_peer()
         self._stage("offer")
         peer = WorkerPeer(
-            SlotTrack(self.source, "studio.to_worker"), self.processed, now=self.clock.now
+            ForwardTrack(self.source, "studio.to_worker"),
+            self.processed,
+            now=self.clock.now,
+            relay=True,
         )
         peer.on_state = lambda state: self._peer_state(peer, state)
         peer.on_ack = self._acked
