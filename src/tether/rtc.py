@@ -216,6 +216,7 @@ class EncodedReceiver:
         self.size: tuple[int, int] | None = None  # from the latest keyframe
         self._keyframe_asked_at = -1e9
         self._cap: tuple[int, float] | None = None  # (bps, until)
+        self._own_estimate: int | None = None  # this hop's, from aiortc's estimator
         self.keyframe_requests = 0
         estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
         if estimator is not None:
@@ -223,19 +224,19 @@ class EncodedReceiver:
 
             def add(**kwargs: Any) -> tuple[int, list[int]] | None:
                 remb = original_add(**kwargs)
-                return None if remb is None else (self._capped(remb[0]), remb[1])
+                if remb is None:
+                    return None
+                self._own_estimate = remb[0]
+                return self._capped(remb[0]), remb[1]
 
             estimator.add = add
 
     def _media_ssrcs(self) -> list[int]:
-        rx = self._receiver
-        rtx = rx._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
-        return [s for s in rx._RTCRtpReceiver__remote_streams if s not in rtx]  # type: ignore[attr-defined]
+        return _media_ssrcs(self._receiver)
 
     def _capped(self, bitrate: int) -> int:
-        if self._cap is not None and self._cap[1] >= time.monotonic():
-            return min(bitrate, self._cap[0])
-        return bitrate
+        cap = self.bitrate_cap
+        return bitrate if cap is None else min(bitrate, cap)
 
     async def request_keyframe(self, force: bool = False) -> bool:
         """Send a PLI to the sender (at most every KEYFRAME_REQUEST_INTERVAL_S)."""
@@ -244,13 +245,22 @@ class EncodedReceiver:
             return False
         self._keyframe_asked_at = now
         self.keyframe_requests += 1
-        for ssrc in self._media_ssrcs():
-            await self._receiver._send_rtcp_pli(ssrc)
+        await request_keyframe(self._receiver)
         return True
 
+    @property
+    def bitrate_cap(self) -> int | None:
+        """What downstream can take (bps), while that estimate is fresh."""
+        if self._cap is None or self._cap[1] < time.monotonic():
+            return None
+        return self._cap[0]
+
     async def cap_bitrate(self, bitrate: int) -> None:
-        """Downstream can take at most ``bitrate``: tell our sender now (REMB)."""
+        """Downstream can take at most ``bitrate``: tell our sender now (REMB), and cap
+        this hop's own estimates with it for a while."""
         self._cap = (bitrate, time.monotonic() + BITRATE_CAP_TTL_S)
+        if self._own_estimate is not None:
+            bitrate = min(bitrate, self._own_estimate)
         rtcp_ssrc = self._receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
         ssrcs = self._media_ssrcs()
         if rtcp_ssrc is None or not ssrcs:
@@ -259,6 +269,18 @@ class EncodedReceiver:
             fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs)
         )
         await self._receiver._send_rtcp(packet)
+
+
+def _media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:
+    rtx = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+    streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    return [ssrc for ssrc in streams if ssrc not in rtx]
+
+
+async def request_keyframe(receiver: RTCRtpReceiver) -> None:
+    """Send a PLI for every stream ``receiver`` gets (RFC 4585 6.3.1)."""
+    for ssrc in _media_ssrcs(receiver):
+        await receiver._send_rtcp_pli(ssrc)
 
 
 def adapted() -> bool:
