@@ -70,6 +70,9 @@ class StudioSettings(_Base):
     # left (for comparison benchmarks; it needs ~30 s to notice a silent worker).
     heartbeat_timeout_s: float = Field(default=1.5, ge=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    # Relay encoded video as it comes (tether.forwarding); off: decode and re-encode in
+    # the studio, as before (for comparison benchmarks).
+    forward_video: bool = True
 
     @field_validator("reconnect_delays", mode="before")
     @classmethod

@@ -43,6 +43,14 @@ logger = logging.getLogger(__name__)
 Unit = av.VideoFrame | EncodedFrame
 Sent = av.VideoFrame | av.Packet
 
+_enabled = True
+
+
+def use_forwarding(enabled: bool = True) -> None:
+    """Process-wide: relaying peer connections forward encoded video (or decode it)."""
+    global _enabled
+    _enabled = enabled
+
 
 def size_of(unit: Unit) -> tuple[int, int] | None:
     if isinstance(unit, av.VideoFrame):
@@ -136,7 +144,7 @@ def attach(pc: RTCPeerConnection, received: MediaStreamTrack) -> None:
     senders of our outgoing tracks pass keyframe requests and REMB upstream."""
     codec = negotiated_codec(pc, received)
     receiver = receiver_of(pc, received)
-    if received.kind == "video" and receiver is not None:
+    if received.kind == "video" and receiver is not None and _enabled:
         if codec is not None and codec.mimeType.lower() == VP8:
             receive_encoded(receiver)
         else:

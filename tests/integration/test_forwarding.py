@@ -70,7 +70,7 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(services: Services, fallback: Fallback) -> AsyncIterator[Rig]:
+async def rig(services: Services, fallback: Fallback, forward: bool = True) -> AsyncIterator[Rig]:
     worker = services.worker()
     port = free_port()
     settings = StudioSettings(
@@ -79,6 +79,7 @@ async def rig(services: Services, fallback: Fallback) -> AsyncIterator[Rig]:
         worker_token=worker.token,
         debug_endpoints=True,
         fallback=fallback,
+        forward_video=forward,
     )
     app = create_studio_app(settings)
     server = uvicorn.Server(
@@ -157,9 +158,19 @@ async def test_forwards_encoded_both_ways_and_feedback_crosses(services: Service
         await wait_until(lambda: client_stream.bitrate_cap is not None, 10, "REMB upstream")
 
 
-@pytest.mark.parametrize("fallback", [Fallback.HOLD, Fallback.PASSTHROUGH, Fallback.BLACK])
-async def test_fallback_hand_over_is_clean(services: Services, fallback: Fallback) -> None:
-    async with rig(services, fallback) as r:
+@pytest.mark.parametrize(
+    ("fallback", "forward"),
+    [
+        (Fallback.HOLD, True),
+        (Fallback.PASSTHROUGH, True),
+        (Fallback.BLACK, True),
+        (Fallback.HOLD, False),  # the decode path: what a codec we cannot forward takes
+    ],
+)
+async def test_fallback_hand_over_is_clean(
+    services: Services, fallback: Fallback, forward: bool
+) -> None:
+    async with rig(services, fallback, forward) as r:
         await new_frames(r, 20)
         studio = r.studio
         output = studio.stream.output  # type: ignore[union-attr]
@@ -189,8 +200,9 @@ async def test_fallback_hand_over_is_clean(services: Services, fallback: Fallbac
         await new_frames(r, 20)
         assert output.showing_fallback is None
         to_worker = studio.link.peer._source.out  # type: ignore[union-attr]
-        assert to_worker.first_forwarded_keyframe == [True]
+        assert to_worker.first_forwarded_keyframe == ([True] if forward else [])
         assert all(output.out.first_forwarded_keyframe), output.out.first_forwarded_keyframe
+        assert isinstance(studio.processed.frame, EncodedFrame) == forward
         # Every frame the client got, before, during and after: no corruption.
         start = before_drop - 10
         errors = [
@@ -199,5 +211,5 @@ async def test_fallback_hand_over_is_clean(services: Services, fallback: Fallbac
             if not dark
         ]
         assert max(errors) < 12, errors
-        if output.held is not None:  # decoded lazily: in batches, not per frame
+        if output.held is not None and forward:  # decoded lazily: in batches
             assert output.held.decoded < output.out.forwarded

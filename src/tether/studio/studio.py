@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tether import forwarding
 from tether.config import StudioSettings
 from tether.media import FrameSlot
 from tether.studio.link import LinkState, WorkerLink
@@ -22,6 +23,7 @@ FALLBACK_AFTER_S = 1.0
 class Studio:
     def __init__(self, settings: StudioSettings) -> None:
         self.settings = settings
+        forwarding.use_forwarding(settings.forward_video)
         self.source = FrameSlot("studio.in")
         self.processed = FrameSlot("studio.back")
         self.params = ParameterStore()
