@@ -149,9 +149,10 @@ class OutputTrack(MediaStreamTrack):
                 continue
             fallback_due = not live or self._awaiting_keyframe
             if fallback_due and self._source.seq > self._source_seq:
+                # Active from now on, also while its first picture is being made.
+                self.showing_fallback = self._fallback
                 sent = await self._send_fallback()
                 if sent is not None:
-                    self.showing_fallback = self._fallback
                     return sent
                 continue
             waits = [
