@@ -11,7 +11,7 @@ import aiortc
 import aiortc.rtcrtpreceiver as receiver_module
 import av
 import pytest
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -20,7 +20,7 @@ from tether import rtc
 from tether.forwarding import Outgoing
 from tether.frame_id import base_planes, read_id, stamp_id
 from tether.media import FrameSlot, Restamper
-from tether.studio.output import HOLD_DECODE_BATCH, HeldPicture
+from tether.studio.output import HeldPicture
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 SIZE = 128
@@ -84,6 +84,9 @@ def test_pins_the_aiortc_internals_it_adapts() -> None:
     assert "force_keyframe = self.__force_keyframe" in sender_next
     assert "self._handle_rtcp_packet" not in sender_next
     assert "def pack(self, packet: Packet)" in inspect.getsource(Vp8Encoder)
+    # RTCP reaches a sender through an attribute lookup, so wrapping it per sender works.
+    route = inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
+    assert "await recipient._handle_rtcp_packet(packet)" in route
 
 
 async def test_a_receiver_hands_out_encoded_frames() -> None:
@@ -178,22 +181,22 @@ async def test_outgoing_decodes_a_codec_its_sender_did_not_negotiate() -> None:
 async def test_held_picture_is_the_last_one_shown_decoded_lazily() -> None:
     held = HeldPicture()
     upstream = FakeUpstream()
-    count = HOLD_DECODE_BATCH + 12
+    count = 40
     stream = encoded_stream(count, keyframes=(0, count - 5))
     try:
         assert await held.picture() is None
         for index in range(count - 6):
-            held.shown(unit(stream[index], upstream))
+            assert not held.shown(unit(stream[index], upstream))
+        assert held.decoded == 0  # nothing decoded while nothing needs it
         picture = await held.picture()
         assert read_id(picture.to_ndarray(format="gray")) == count - 7
-        assert held.decoded <= count - 6
+        assert held.decoded == count - 6
         # A keyframe starts over: what came before it is never decoded.
-        decoded = held.decoded
         for index in range(count - 6, count):
             held.shown(unit(stream[index], upstream))
         picture = await held.picture()
         assert read_id(picture.to_ndarray(format="gray")) == count - 1
-        assert held.decoded - decoded == 5  # the keyframe and the 4 after it
+        assert held.decoded == count - 6 + 5  # the keyframe and the 4 after it
         # A decoded picture (a codec we could not forward) is held as it is.
         frame = av.VideoFrame.from_ndarray(base_planes(SIZE, SIZE), format="yuv420p")
         held.shown(frame)
@@ -203,21 +206,21 @@ async def test_held_picture_is_the_last_one_shown_decoded_lazily() -> None:
     assert not any(t.name == "held-picture" for t in threading.enumerate())
 
 
-async def test_held_picture_does_nothing_until_a_batch_is_full() -> None:
-    held = HeldPicture()
+async def test_held_picture_backlog_asks_for_a_keyframe_then_decodes() -> None:
+    held = HeldPicture(keyframe_every=5, backlog_max=8)
     upstream = FakeUpstream()
-    stream = encoded_stream(HOLD_DECODE_BATCH + 1)
+    stream = encoded_stream(9)
     try:
-        for data in stream[: HOLD_DECODE_BATCH - 1]:
-            held.shown(unit(data, upstream))
-        await asyncio.sleep(0.05)
-        assert held.decoded == 0  # nothing decoded while nothing needs it
-        held.shown(unit(stream[HOLD_DECODE_BATCH - 1], upstream))
-        for _ in range(100):
-            if held.decoded == HOLD_DECODE_BATCH:
+        wants = [held.shown(unit(data, upstream)) for data in stream[:8]]
+        assert wants == [False] * 4 + [True] * 4  # a keyframe would bound the backlog
+        for _ in range(200):  # no keyframe came: the overflow is decoded on the thread
+            if held.decoded == 8:
                 break
             await asyncio.sleep(0.01)
-        assert held.decoded == HOLD_DECODE_BATCH
+        assert held.decoded == 8
+        held.shown(unit(stream[8], upstream))
+        picture = await held.picture()
+        assert read_id(picture.to_ndarray(format="gray")) == 8 and held.decoded == 9
     finally:
         held.close()
 

@@ -18,20 +18,28 @@ from tether.forwarding import Outgoing, Sent, Unit, size_of
 from tether.media import FrameSlot, Signal, black_like
 from tether.rtc import EncodedFrame, FrameDecoder
 
-# The held picture's encoded frames are decoded on a thread once this many wait (so
-# the picture is ready within about a second's decoding when the link drops).
-HOLD_DECODE_BATCH = 30
+# The `hold` fallback keeps the worker's frames encoded since the last keyframe. Past
+# this many it asks the worker for a keyframe (which starts the backlog over), so the
+# picture is at most this many frames' decoding away when the link drops (~0.1 s).
+HOLD_KEYFRAME_EVERY = 150
+# Past this many (the worker ignores keyframe requests) it decodes them on a thread.
+HOLD_BACKLOG_MAX = 300
 
 
 class HeldPicture:
     """The last processed picture the client was sent, for the `hold` fallback.
 
-    Forwarded frames are kept encoded from the latest keyframe on, and decoded on a
-    thread in batches, or at once when the picture is wanted: the studio decodes
-    nothing on the hot path, and keeps no more than one picture and a batch."""
+    Forwarded frames are kept encoded from the latest keyframe on and decoded on a
+    thread only when the picture is wanted (or the backlog overflows): the studio
+    decodes nothing on the hot path, and keeps one picture and one keyframe's worth
+    of frames at most."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, keyframe_every: int = HOLD_KEYFRAME_EVERY, backlog_max: int = HOLD_BACKLOG_MAX
+    ) -> None:
         self.decoded = 0
+        self._keyframe_every = keyframe_every
+        self._backlog_max = backlog_max
         self._cond = threading.Condition()
         self._backlog: list[EncodedFrame] = []
         self._picture: av.VideoFrame | None = None
@@ -42,17 +50,19 @@ class HeldPicture:
         self._thread: threading.Thread | None = None
         self._decoder = FrameDecoder()
 
-    def shown(self, unit: Unit) -> None:
+    def shown(self, unit: Unit) -> bool:
+        """Remember what was sent; True when a keyframe would be welcome."""
         with self._cond:
             if isinstance(unit, av.VideoFrame):
                 self._picture, self._backlog = unit, []
                 self._generation += 1  # a batch being decoded is older: drop its result
-                return
+                return False
             if unit.keyframe:
                 self._backlog = []  # a VP8 keyframe refreshes every reference frame
             self._backlog.append(unit)
-            if len(self._backlog) >= HOLD_DECODE_BATCH:
+            if len(self._backlog) >= self._backlog_max:
                 self._wake()
+            return len(self._backlog) >= self._keyframe_every
 
     async def picture(self) -> av.VideoFrame | None:
         with self._cond:
@@ -73,7 +83,7 @@ class HeldPicture:
         while True:
             with self._cond:
                 while not self._closed and not (
-                    self._waiters or len(self._backlog) >= HOLD_DECODE_BATCH
+                    self._waiters or len(self._backlog) >= self._backlog_max
                 ):
                     self._cond.wait()
                 if self._closed:
@@ -177,8 +187,10 @@ class OutputTrack(MediaStreamTrack):
         self._awaiting_keyframe = False
         self._source_seq = self._source.seq
         self.showing_fallback = None
-        if self.held is not None:
-            self.held.shown(sent if isinstance(sent, av.VideoFrame) else unit)
+        if self.held is not None and self.held.shown(
+            sent if isinstance(sent, av.VideoFrame) else unit
+        ):
+            await self.out.want_keyframe(unit)
         trace.mark("studio.to_client", sent)
         return sent
 
