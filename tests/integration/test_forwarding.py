@@ -15,10 +15,12 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
+from aiortc import RTCRtpSender
 
 from tests.helpers import Service, Services, wait_until
 from tether import rtc
 from tether.config import Fallback, StudioSettings
+from tether.forwarding import ForwardTrack
 from tether.frame_id import BAND, base_planes
 from tether.probe import FrameSink, NumberedSource, StudioClient
 from tether.rtc import EncodedFrame
@@ -69,8 +71,30 @@ class Rig:
         return (await self.http.get("/api/v1/cloud/status")).json()["state"] == state
 
 
+class H264Client(StudioClient):
+    """A client whose video is H.264 only: a codec the studio cannot forward to the
+    worker (which gets VP8), so the studio must decode and re-encode both ways."""
+
+    async def start(self, initial_parameters: dict | None = None) -> None:
+        add = self.pc.addTransceiver
+
+        def add_h264(*args, **kwargs):  # type: ignore[no-untyped-def]
+            transceiver = add(*args, **kwargs)
+            codecs = RTCRtpSender.getCapabilities("video").codecs
+            transceiver.setCodecPreferences([c for c in codecs if c.mimeType == "video/H264"])
+            return transceiver
+
+        self.pc.addTransceiver = add_h264  # type: ignore[method-assign]
+        await super().start(initial_parameters)
+
+
 @asynccontextmanager
-async def rig(services: Services, fallback: Fallback, forward: bool = True) -> AsyncIterator[Rig]:
+async def rig(
+    services: Services,
+    fallback: Fallback,
+    forward: bool = True,
+    client_type: type[StudioClient] = StudioClient,
+) -> AsyncIterator[Rig]:
     worker = services.worker()
     port = free_port()
     settings = StudioSettings(
@@ -90,7 +114,7 @@ async def rig(services: Services, fallback: Fallback, forward: bool = True) -> A
     url = f"http://127.0.0.1:{port}"
     source = NumberedSource(SIZE, SIZE, fps=30)
     sink = CheckingSink(source)
-    client = StudioClient(url, source, sink)
+    client = client_type(url, source, sink)
     http = httpx.AsyncClient(base_url=url, timeout=10)
     try:
         await client.start({"pipeline": "passthrough"})
@@ -213,3 +237,22 @@ async def test_fallback_hand_over_is_clean(
         assert max(errors) < 12, errors
         if output.held is not None and forward:  # decoded lazily: in batches
             assert output.held.decoded < output.out.forwarded
+
+
+async def test_a_codec_the_studio_cannot_forward_is_decoded_and_re_encoded(
+    services: Services,
+) -> None:
+    async with rig(services, Fallback.HOLD, client_type=H264Client) as r:
+        await new_frames(r, 10)  # past the fallback frames shown before the worker's
+        await new_frames(r, 30)
+        studio = r.studio
+        # The client's H.264 is decoded on the way in; the worker's VP8 is forwarded to
+        # the studio and decoded for the client's H.264 sender.
+        assert isinstance(studio.source.frame, av.VideoFrame)
+        assert isinstance(studio.processed.frame, EncodedFrame)
+        to_worker = studio.link.peer._source  # type: ignore[union-attr]
+        assert isinstance(to_worker, ForwardTrack) and to_worker.out.codec == "video/vp8"
+        to_client = studio.stream.output.out  # type: ignore[union-attr]
+        assert to_client.codec == "video/h264"
+        assert to_client.encoded >= 30 and to_client.forwarded == 0
+        assert max(r.sink.errors[-30:]) < 12, r.sink.errors[-30:]
