@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
 
 import aiortc
 import aiortc.rtcrtpreceiver as receiver_module
@@ -15,6 +16,9 @@ from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from tether import rtc
 from tether.forwarding import Outgoing
@@ -232,3 +236,55 @@ def test_receive_encoded_refuses_a_started_receiver() -> None:
 
     with pytest.raises(RuntimeError, match="before the receiver starts"):
         rtc.receive_encoded(Started())  # type: ignore[arg-type]
+
+
+STREAM_LEN = 60
+STREAM_KEYFRAMES = (0, 17, 41)
+
+
+class HeldPictureMachine(RuleBasedStateMachine):
+    """Frames shown, pictures asked for and the overflow decode on the thread, raced in
+    any order: the picture is always the last one shown."""
+
+    stream = encoded_stream(STREAM_LEN, keyframes=STREAM_KEYFRAMES)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.held = HeldPicture(keyframe_every=3, backlog_max=5)
+        decode = self.held._decoder.decode
+
+        def slow_decode(frame: rtc.EncodedFrame) -> av.VideoFrame | None:
+            time.sleep(0.001)  # widen the window in which frames arrive mid-batch
+            return decode(frame)
+
+        self.held._decoder.decode = slow_decode  # type: ignore[method-assign]
+        self.upstream = FakeUpstream()
+        self.next = 0
+
+    @precondition(lambda self: self.next < STREAM_LEN)
+    @rule(count=st.integers(1, 8), pause=st.booleans())
+    def show(self, count: int, pause: bool) -> None:
+        for _ in range(min(count, STREAM_LEN - self.next)):
+            self.held.shown(unit(self.stream[self.next], self.upstream))
+            self.next += 1
+            if pause:  # let the thread take an overflow batch between two frames
+                time.sleep(0.0003)
+
+    @rule(now=st.booleans())
+    def picture(self, now: bool) -> None:
+        if not now:  # let an overflow batch start on the thread first
+            self.loop.run_until_complete(asyncio.sleep(0.005))
+        picture = self.loop.run_until_complete(self.held.picture())
+        if self.next == 0:
+            assert picture is None
+        else:
+            assert read_id(picture.to_ndarray(format="gray")) == self.next - 1
+
+    def teardown(self) -> None:
+        self.held.close()
+        self.loop.close()
+
+
+TestHeldPicture = HeldPictureMachine.TestCase
+TestHeldPicture.settings = settings(max_examples=25, stateful_step_count=20, deadline=None)
