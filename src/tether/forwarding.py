@@ -66,7 +66,8 @@ class Outgoing:
         self.upstream: EncodedReceiver | None = None  # the receiver whose frames go out as they are
         self.forwarded = 0
         self.encoded = 0
-        self.first_forwarded_keyframe: list[bool] = []  # per hand-over: did it start at one?
+        self.starts = 0  # times forwarding (re)started: a new source, or after pictures
+        self.starts_on_keyframe = 0
         self._encoding = False
         self._restamper = Restamper()
         self._decoder: FrameDecoder | None = None
@@ -104,7 +105,8 @@ class Outgoing:
             picture = await self._decode(unit)
             return None if picture is None else self.encode(picture)
         if unit.upstream is not self.upstream or self._encoding:
-            self.first_forwarded_keyframe.append(unit.keyframe)
+            self.starts += 1
+            self.starts_on_keyframe += unit.keyframe
         self.upstream = unit.upstream
         self._encoding = False
         self.forwarded += 1

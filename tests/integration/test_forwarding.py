@@ -155,8 +155,8 @@ async def test_forwards_encoded_both_ways_and_feedback_crosses(services: Service
         assert to_worker.forwarded - before[0] >= 25 and to_worker.encoded == before[1]
         assert to_client.forwarded - before[2] >= 25 and to_client.encoded == before[3]
         # Each forwarded stream started at a keyframe.
-        assert to_worker.first_forwarded_keyframe == [True]
-        assert to_client.first_forwarded_keyframe == [True]
+        assert to_worker.starts == to_worker.starts_on_keyframe == 1
+        assert to_client.starts == to_client.starts_on_keyframe == 1
         assert max(r.sink.errors[-30:]) < 12, r.sink.errors[-30:]
 
         # A keyframe request from the client reaches the worker's sender through the
@@ -224,8 +224,8 @@ async def test_fallback_hand_over_is_clean(
         await new_frames(r, 20)
         assert output.showing_fallback is None
         to_worker = studio.link.peer._source.out  # type: ignore[union-attr]
-        assert to_worker.first_forwarded_keyframe == ([True] if forward else [])
-        assert all(output.out.first_forwarded_keyframe), output.out.first_forwarded_keyframe
+        assert to_worker.starts == to_worker.starts_on_keyframe == (1 if forward else 0)
+        assert output.out.starts == output.out.starts_on_keyframe
         assert isinstance(studio.processed.frame, EncodedFrame) == forward
         # Every frame the client got, before, during and after: no corruption.
         start = before_drop - 10

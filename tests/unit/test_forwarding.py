@@ -12,7 +12,7 @@ import aiortc
 import aiortc.rtcrtpreceiver as receiver_module
 import av
 import pytest
-from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -89,6 +89,7 @@ def test_pins_the_aiortc_internals_it_adapts() -> None:
     assert "self._handle_rtcp_packet" not in sender_next
     assert "def pack(self, packet: Packet)" in inspect.getsource(Vp8Encoder)
     # RTCP reaches a sender through an attribute lookup, so wrapping it per sender works.
+    assert "self._codecs" in inspect.getsource(RTCRtpTransceiver.__init__)
     route = inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
     assert "await recipient._handle_rtcp_packet(packet)" in route
 
@@ -169,7 +170,7 @@ async def test_outgoing_starts_each_forwarded_stream_at_a_keyframe() -> None:
     assert not out.admits(delta, contiguous=True)
     assert out.admits(unit(stream[3], a), contiguous=True)
     await out.send(unit(stream[3], a))
-    assert out.first_forwarded_keyframe == [True, True]
+    assert out.starts == out.starts_on_keyframe == 2
     # pts rise across the change of source
     assert packet.pts < first.pts
 
