@@ -66,6 +66,7 @@ class Outgoing:
         self.upstream: EncodedReceiver | None = None  # the receiver whose frames go out as they are
         self.forwarded = 0
         self.encoded = 0
+        self.decoded = 0  # frames in a codec the sender did not negotiate
         self.starts = 0  # times forwarding (re)started: a new source, or after pictures
         self.starts_on_keyframe = 0
         self._encoding = False
@@ -127,6 +128,7 @@ class Outgoing:
     async def _decode(self, unit: EncodedFrame) -> av.VideoFrame | None:
         if self._decoder is None:
             self._decoder = FrameDecoder()
+        self.decoded += 1
         return await asyncio.get_running_loop().run_in_executor(None, self._decoder.decode, unit)
 
     # --- feedback from the sender's receiver (downstream) ---

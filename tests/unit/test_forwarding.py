@@ -180,7 +180,7 @@ async def test_outgoing_decodes_a_codec_its_sender_did_not_negotiate() -> None:
     out.codec = "video/h264"
     sent = await out.send(unit(encoded_stream(1)[0], FakeUpstream()))
     assert isinstance(sent, av.VideoFrame) and (sent.width, sent.height) == (SIZE, SIZE)
-    assert out.encoded == 1 and out.forwarded == 0
+    assert out.encoded == out.decoded == 1 and out.forwarded == 0
 
 
 async def test_held_picture_is_the_last_one_shown_decoded_lazily() -> None:
