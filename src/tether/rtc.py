@@ -198,8 +198,8 @@ class _EncodedQueue:
             return
         codec, frame = task
         size = vp8_keyframe_size(frame.data) if codec.mimeType.lower() == VP8 else None
-        encoded = EncodedFrame(frame.data, frame.timestamp, size is not None, codec, self._receiver)
-        encoded.size = size
+        keyframe = size is not None
+        encoded = EncodedFrame(frame.data, frame.timestamp, keyframe, codec, self._receiver, size)
         if size is not None:
             self._receiver.size = size
         self._track_queue.put_nowait(encoded)
