@@ -1,7 +1,9 @@
 """Relay benchmark: client -> studio -> worker -> studio -> client, side by side with
-client -> worker directly, in one run. Prints one JSON line.
+client -> worker directly, in one run; and the same through a studio that decodes and
+re-encodes (TETHER_FORWARD_VIDEO=0, as before forwarding) for comparison. Prints one
+JSON line.
 
-    python bench/relay.py [--seconds 20] [--fps 30] [--size 512]
+    python -m bench.relay [--seconds 20] [--fps 30] [--size 512] [--no-transcode]
 """
 
 from __future__ import annotations
@@ -86,18 +88,31 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--fps", type=float, default=30)
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument(
+        "--no-transcode",
+        action="store_true",
+        help="skip the studio that decodes and re-encodes (forwarding off)",
+    )
     opts = parser.parse_args()
     use_ice_hosts("loopback")
     use_eager_release(True)  # this client releases frames as Tether's peers and browsers do
     token = secrets.token_urlsafe(12)
-    wport, sport = free_port(), free_port()
-    worker_url, studio_url = f"http://127.0.0.1:{wport}", f"http://127.0.0.1:{sport}"
-    worker = start(["worker", "--port", str(wport)], {"TETHER_WORKER_TOKEN": token}, worker_url)
-    studio = start(
-        ["studio", "--port", str(sport), "--worker", worker_url],
-        {"TETHER_WORKER_TOKEN": token},
-        studio_url,
-    )
+    wport = free_port()
+    worker_url = f"http://127.0.0.1:{wport}"
+    # No warm sessions left behind between cases: each studio starts afresh.
+    worker_env = {"TETHER_WORKER_TOKEN": token, "TETHER_SESSION_GRACE_S": "0"}
+    worker = start(["worker", "--port", str(wport)], worker_env, worker_url)
+    procs = [worker]
+
+    def studio(forward: bool) -> tuple[str, subprocess.Popen[bytes]]:
+        sport = free_port()
+        url = f"http://127.0.0.1:{sport}"
+        env = {"TETHER_WORKER_TOKEN": token, "TETHER_FORWARD_VIDEO": "1" if forward else "0"}
+        proc = start(["studio", "--port", str(sport), "--worker", worker_url], env, url)
+        procs.append(proc)
+        return url, proc
+
+    results: dict[str, dict] = {}
     try:
 
         async def direct():
@@ -107,43 +122,56 @@ async def main() -> None:
             await client.start({"pipeline": "passthrough"})
             return sink, client.close
 
-        async def relay():
-            source = NumberedSource(opts.size, opts.size, opts.fps)
-            sink = FrameSink(source=source, keep_rgb=False)
-            client = StudioClient(studio_url, source, sink)
-            await client.start({"pipeline": "passthrough"})
-            return sink, client.close
+        def through(url: str):
+            async def run():
+                source = NumberedSource(opts.size, opts.size, opts.fps)
+                sink = FrameSink(source=source, keep_rgb=False)
+                client = StudioClient(url, source, sink)
+                await client.start({"pipeline": "passthrough"})
+                return sink, client.close
 
-        direct_result = await measure(direct, {"client": None, "worker": worker.pid}, opts.seconds)
-        relay_result = await measure(
-            relay, {"client": None, "studio": studio.pid, "worker": worker.pid}, opts.seconds
+            return run
+
+        results["direct"] = await measure(
+            direct, {"client": None, "worker": worker.pid}, opts.seconds
         )
-    finally:
-        for proc in (studio, worker):
+        cases = [("relay", True)] + ([] if opts.no_transcode else [("relay_transcode", False)])
+        for name, forward in cases:
+            url, proc = studio(forward)
+            pids = {"client": None, "studio": proc.pid, "worker": worker.pid}
+            results[name] = await measure(through(url), pids, opts.seconds)
             proc.terminate()
             proc.wait(10)
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+    direct_result, relay_result = results["direct"], results["relay"]
     d50, r50 = direct_result["p50_ms"], relay_result["p50_ms"]
-    print(
-        json.dumps(
-            {
-                "bench": "relay",
-                "size": f"{opts.size}x{opts.size}",
-                "target_fps": opts.fps,
-                "seconds": opts.seconds,
-                "machine": machine(),
-                "direct": direct_result,
-                "relay": relay_result,
-                "added_p50_ms": round(r50 - d50, 1) if d50 and r50 else None,
-                "ratio_p50": round(r50 / d50, 2) if d50 and r50 else None,
-                "targets": {
-                    "relay_fps_at_least_28": relay_result["fps"] >= 28,
-                    "relay_p50_at_most_2x_direct_plus_10ms": bool(
-                        d50 and r50 and r50 <= 2 * d50 + 10
-                    ),
-                },
-            }
-        )
-    )
+    cpu = relay_result["cpu_s"]
+    studio_per_worker = round(cpu["studio"] / cpu["worker"], 2) if cpu["worker"] else None
+    line = {
+        "bench": "relay",
+        "size": f"{opts.size}x{opts.size}",
+        "target_fps": opts.fps,
+        "seconds": opts.seconds,
+        "machine": machine(),
+        **results,
+        "added_p50_ms": round(r50 - d50, 1) if d50 and r50 else None,
+        "ratio_p50": round(r50 / d50, 2) if d50 and r50 else None,
+        "studio_cpu_per_worker_cpu": studio_per_worker,
+    }
+    if "relay_transcode" in results:
+        before = results["relay_transcode"]["cpu_s"]
+        line["transcode_studio_cpu_per_worker_cpu"] = round(before["studio"] / before["worker"], 2)
+    line["targets"] = {
+        "relay_fps_at_least_95pct": relay_result["fps"] >= 0.95 * opts.fps,
+        "relay_p50_at_most_direct_plus_5ms": bool(d50 and r50 and r50 <= d50 + 5),
+        "studio_cpu_at_most_half_worker": bool(studio_per_worker is not None)
+        and studio_per_worker <= 0.5,
+    }
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":

@@ -93,6 +93,9 @@ class StudioSettings(_Base):
     # Once failed, while a stream is wanted, check the worker this often and recover
     # by itself when it answers; 0 turns it off.
     failed_probe_s: float = Field(default=5.0, ge=0)
+    # Relay encoded video as it comes (tether.forwarding); off: decode and re-encode in
+    # the studio, as before (for comparison benchmarks).
+    forward_video: bool = True
 
     @field_validator("reconnect_delays", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ import asyncio
 import fractions
 import time
 from collections import deque
+from typing import Any, TypeVar
 
 import av
 import numpy as np
@@ -21,6 +22,9 @@ from tether import trace
 
 VIDEO_CLOCK_RATE = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+RECENT_FRAMES = 16
+
+Stampable = TypeVar("Stampable", av.VideoFrame, av.Packet)
 
 
 class Signal:
@@ -52,10 +56,14 @@ class FrameSlot:
         self.updated_at: float | None = None
         self.changed = Signal()
         self._times: deque[float] = deque(maxlen=31)
+        # The last few frames, for readers that must see every one (a forwarded
+        # encoded stream); a reader further behind gets a gap.
+        self._recent: deque[tuple[int, Any]] = deque(maxlen=RECENT_FRAMES)
 
-    def put(self, frame: av.VideoFrame) -> None:
+    def put(self, frame: Any) -> None:
         self.frame = frame
         self.seq += 1
+        self._recent.append((self.seq, frame))
         self.updated_at = time.monotonic()
         self._times.append(self.updated_at)
         self.changed.fire()
@@ -75,6 +83,21 @@ class FrameSlot:
             await self.changed.future()
         return self.seq, self.frame
 
+    def next_after(self, seq: int) -> tuple[int, Any] | None:
+        """The oldest kept frame newer than ``seq`` (its seq is seq + 1 unless frames
+        were missed), or None if there is none yet."""
+        if self.seq <= seq:
+            return None
+        for item in self._recent:
+            if item[0] > seq:
+                return item
+        return None
+
+    async def wait_next_after(self, seq: int) -> tuple[int, Any]:
+        while (item := self.next_after(seq)) is None:
+            await self.changed.future()
+        return item
+
 
 async def pump(track: MediaStreamTrack, slot: FrameSlot) -> None:
     """Drain a (remote) track into a slot until the track ends."""
@@ -93,7 +116,7 @@ class Restamper:
         self._start = time.monotonic()
         self._last = -1
 
-    def stamp(self, frame: av.VideoFrame) -> av.VideoFrame:
+    def stamp(self, frame: Stampable) -> Stampable:
         pts = int((time.monotonic() - self._start) * VIDEO_CLOCK_RATE)
         self._last = pts if pts > self._last else self._last + 1
         frame.pts = self._last

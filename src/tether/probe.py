@@ -37,6 +37,12 @@ class NumberedSource(MediaStreamTrack):
         self._base = base_planes(width, height)
         self._start: float | None = None
 
+    def planes(self, frame_id: int) -> np.ndarray:
+        """The yuv420p picture (stacked planes) of frame ``frame_id``, number drawn in."""
+        planes = self._base.copy()
+        stamp_id(planes, self.width, frame_id)
+        return planes
+
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
@@ -47,9 +53,7 @@ class NumberedSource(MediaStreamTrack):
         if delay > 0:
             await asyncio.sleep(delay)
         frame_id = (self.count + self.id_offset) % (1 << ID_BITS)
-        planes = self._base.copy()
-        stamp_id(planes, self.width, frame_id)
-        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        frame = av.VideoFrame.from_ndarray(self.planes(frame_id), format="yuv420p")
         frame.pts = int(self.count * 90000 / self.fps)
         frame.time_base = fractions.Fraction(1, 90000)
         self.sent_at[frame_id] = time.monotonic()

@@ -12,20 +12,51 @@
   500 kbps: on a 250 kbit link congestion then looks like loss, and each reconnect
   starts too fast. ``use_bitrate_floor`` lowers the floor; ``carry_bitrate`` makes the
   next encoder start at the bitrate a closing peer had reached.
+- The studio forwards encoded video instead of decoding and re-encoding it.
+  ``receive_encoded`` makes a receiver hand out complete encoded frames
+  (``EncodedFrame``) instead of decoding them: the receiver's queue to its decoder
+  thread is swapped for one that delivers to the track on the event loop.
+  Sending needs no reach-in: aiortc's sender packetizes an ``av.Packet`` a track
+  returns (``packet_of``). ``on_feedback`` lets a relay see the keyframe requests
+  (PLI/FIR) and bitrate estimates (REMB) that reach a sender, so it can pass them
+  upstream (``EncodedReceiver.request_keyframe``/``cap_bitrate``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import queue
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aioice.ice
 import aiortc
 import aiortc.codecs.vpx as _vpx
 import aiortc.rtcrtpreceiver as _receiver
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+import av
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+)
+from aiortc.codecs import get_decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RtcpPsfbPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -146,3 +177,225 @@ def create_peer_connection(ice_servers: list[dict] | None = None) -> RTCPeerConn
         for s in ice_servers or []
     ]
     return RTCPeerConnection(RTCConfiguration(iceServers=servers))
+
+
+# --- forwarding encoded video ---
+
+VP8 = "video/vp8"
+# A keyframe request is repeated at most this often while the keyframe is not in.
+KEYFRAME_REQUEST_INTERVAL_S = 0.1
+# A bitrate cap from downstream lapses unless renewed (REMB comes about every second).
+BITRATE_CAP_TTL_S = 5.0
+
+
+@dataclass(slots=True, eq=False)
+class EncodedFrame:
+    """One complete encoded video frame as it came off the wire."""
+
+    data: bytes
+    timestamp: int  # RTP clock (90 kHz), from the receiver's unwrapped timeline
+    keyframe: bool
+    codec: RTCRtpCodecParameters
+    upstream: EncodedReceiver  # who sent it: where keyframe requests and REMB go
+    size: tuple[int, int] | None = None  # width, height (keyframes only)
+
+    @property
+    def mime(self) -> str:
+        return self.codec.mimeType.lower()
+
+
+def vp8_keyframe_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) if ``data`` is a VP8 keyframe (RFC 6386 9.1), else None."""
+    if len(data) < 10 or data[0] & 1 or data[3:6] != b"\x9d\x01\x2a":
+        return None
+    width = int.from_bytes(data[6:8], "little") & 0x3FFF
+    height = int.from_bytes(data[8:10], "little") & 0x3FFF
+    return width, height
+
+
+class _EncodedQueue:
+    """Stands in for a receiver's queue to its decoder thread: complete frames go
+    straight to the track (we are on the event loop); only the stop sentinel goes to
+    the idle thread, which then ends the track as aiortc's decoder thread does."""
+
+    def __init__(self, receiver: EncodedReceiver, track_queue: Any) -> None:
+        self._receiver = receiver
+        self._track_queue = track_queue
+        self._sentinel: queue.Queue[None] = queue.Queue()
+
+    def put(self, task: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+        if task is None:
+            self._sentinel.put(None)
+            return
+        codec, frame = task
+        size = vp8_keyframe_size(frame.data) if codec.mimeType.lower() == VP8 else None
+        keyframe = size is not None
+        encoded = EncodedFrame(frame.data, frame.timestamp, keyframe, codec, self._receiver, size)
+        if size is not None:
+            self._receiver.size = size
+        self._track_queue.put_nowait(encoded)
+
+    def get(self) -> None:
+        return self._sentinel.get()
+
+
+class EncodedReceiver:
+    """A receiver that hands out encoded frames, and the way back to its sender."""
+
+    def __init__(self, receiver: RTCRtpReceiver) -> None:
+        self._receiver = receiver
+        self.size: tuple[int, int] | None = None  # from the latest keyframe
+        self._keyframe_asked_at = -1e9
+        self._cap: tuple[int, float] | None = None  # (bps, until)
+        self._own_estimate: int | None = None  # this hop's, from aiortc's estimator
+        self.keyframe_requests = 0
+        estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+        if estimator is not None:
+            original_add = estimator.add
+
+            def add(**kwargs: Any) -> tuple[int, list[int]] | None:
+                remb = original_add(**kwargs)
+                if remb is None:
+                    return None
+                self._own_estimate = remb[0]
+                return self._capped(remb[0]), remb[1]
+
+            estimator.add = add
+
+    def _media_ssrcs(self) -> list[int]:
+        return _media_ssrcs(self._receiver)
+
+    def _capped(self, bitrate: int) -> int:
+        cap = self.bitrate_cap
+        return bitrate if cap is None else min(bitrate, cap)
+
+    async def request_keyframe(self, force: bool = False) -> bool:
+        """Send a PLI to the sender (at most every KEYFRAME_REQUEST_INTERVAL_S)."""
+        now = time.monotonic()
+        if not force and now - self._keyframe_asked_at < KEYFRAME_REQUEST_INTERVAL_S:
+            return False
+        self._keyframe_asked_at = now
+        self.keyframe_requests += 1
+        await request_keyframe(self._receiver)
+        return True
+
+    @property
+    def bitrate_cap(self) -> int | None:
+        """What downstream can take (bps), while that estimate is fresh."""
+        if self._cap is None or self._cap[1] < time.monotonic():
+            return None
+        return self._cap[0]
+
+    async def cap_bitrate(self, bitrate: int) -> None:
+        """Downstream can take at most ``bitrate``: tell our sender now (REMB), and cap
+        this hop's own estimates with it for a while."""
+        self._cap = (bitrate, time.monotonic() + BITRATE_CAP_TTL_S)
+        if self._own_estimate is not None:
+            bitrate = min(bitrate, self._own_estimate)
+        rtcp_ssrc = self._receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+        ssrcs = self._media_ssrcs()
+        if rtcp_ssrc is None or not ssrcs:
+            return
+        packet = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs)
+        )
+        await self._receiver._send_rtcp(packet)
+
+
+def _media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:
+    rtx = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+    streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    return [ssrc for ssrc in streams if ssrc not in rtx]
+
+
+async def request_keyframe(receiver: RTCRtpReceiver) -> None:
+    """Send a PLI for every stream ``receiver`` gets (RFC 4585 6.3.1)."""
+    for ssrc in _media_ssrcs(receiver):
+        await receiver._send_rtcp_pli(ssrc)
+
+
+def adapted() -> bool:
+    return aiortc.__version__ in ADAPTED_AIORTC
+
+
+def receive_encoded(receiver: RTCRtpReceiver) -> EncodedReceiver | None:
+    """Make a video receiver's track yield EncodedFrame instead of decoded frames.
+    Must run before the receiver starts (in the peer connection's "track" event).
+    None (the receiver keeps decoding) on an aiortc this was not checked against."""
+    if not adapted():
+        logger.warning(
+            "encoded forwarding was checked against aiortc %s, not %s; decoding instead",
+            ", ".join(ADAPTED_AIORTC),
+            aiortc.__version__,
+        )
+        return None
+    if receiver._RTCRtpReceiver__decoder_thread is not None or receiver.track is None:  # type: ignore[attr-defined]
+        raise RuntimeError("receive_encoded() must run before the receiver starts")
+    handle = EncodedReceiver(receiver)
+    receiver._RTCRtpReceiver__decoder_queue = _EncodedQueue(handle, receiver.track._queue)  # type: ignore[attr-defined]
+    return handle
+
+
+def negotiated_codec(
+    pc: RTCPeerConnection, track: MediaStreamTrack
+) -> RTCRtpCodecParameters | None:
+    """The codec the transceiver carrying ``track`` (sent or received) uses first."""
+    for transceiver in pc.getTransceivers():
+        if track in (transceiver.sender.track, transceiver.receiver.track):
+            codecs = transceiver._codecs  # set by setRemoteDescription
+            return codecs[0] if codecs else None
+    return None
+
+
+def receiver_of(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpReceiver | None:
+    return next((r for r in pc.getReceivers() if r.track is track), None)
+
+
+def on_feedback(
+    sender: RTCRtpSender,
+    keyframe: Callable[[], Awaitable[None]],
+    bitrate: Callable[[int], Awaitable[None]],
+) -> None:
+    """Also call ``keyframe()`` on a PLI/FIR and ``bitrate(bps)`` on a REMB for
+    ``sender``, after aiortc's own handling."""
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        await original(packet)
+        if not isinstance(packet, RtcpPsfbPacket):
+            return
+        if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            await keyframe()
+        elif packet.fmt == RTCP_PSFB_APP:
+            try:
+                bps, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return
+            if sender._ssrc in ssrcs:
+                await bitrate(bps)
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def packet_of(frame: EncodedFrame) -> av.Packet:
+    """An av.Packet that aiortc's sender packetizes as it is (Encoder.pack)."""
+    return av.Packet(frame.data)
+
+
+class FrameDecoder:
+    """Decodes EncodedFrames in order (call from one thread at a time)."""
+
+    def __init__(self) -> None:
+        self._decoder: Any = None
+        self._mime: str | None = None
+
+    def decode(self, frame: EncodedFrame) -> av.VideoFrame | None:
+        if frame.mime != self._mime:
+            self._decoder, self._mime = get_decoder(frame.codec), frame.mime
+        jitter = JitterFrame(data=frame.data, timestamp=frame.timestamp)
+        try:
+            frames = self._decoder.decode(jitter)
+        except av.FFmpegError as exc:
+            logger.debug("could not decode a forwarded frame: %s", exc)
+            return None
+        return frames[-1] if frames else None

@@ -30,9 +30,9 @@ def enable(directory: str | Path) -> None:
     atexit.register(_out.close)
 
 
-def mark(stage: str, frame: av.VideoFrame) -> None:
-    if _out is None:
-        return
+def mark(stage: str, frame: object) -> None:
+    if _out is None or not isinstance(frame, av.VideoFrame):
+        return  # off, or an encoded frame the studio forwards without decoding
     now = time.monotonic()
     plane = frame.planes[0]
     luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]

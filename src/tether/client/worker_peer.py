@@ -11,7 +11,7 @@ from typing import Any
 
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
 
-from tether import protocol
+from tether import forwarding, protocol
 from tether.client.signaling import SignalingClient
 from tether.media import FrameSlot, pump
 from tether.rtc import carry_bitrate, create_peer_connection
@@ -26,8 +26,10 @@ class WorkerPeer:
         source: MediaStreamTrack,
         processed: FrameSlot,
         now: Callable[[], float] = time.monotonic,
+        relay: bool = False,
     ) -> None:
         self.pc = create_peer_connection()
+        self.relay = relay  # forward encoded video (the studio) instead of decoding it
         self._now = now
         self.started_at = now()
         self.connected_at: float | None = None  # silence is counted from here
@@ -83,6 +85,8 @@ class WorkerPeer:
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video":
+                if self.relay:
+                    forwarding.attach(pc, track)
                 self._tasks.spawn(pump(track, self.processed), "pump")
 
         @pc.on("connectionstatechange")

@@ -2,88 +2,25 @@
 
 The studio runs one stream at a time. The client's video is drained into the
 studio's input slot; the client gets the worker's processed frames back, or the
-fallback (held frame, raw input, or black) while those are not arriving."""
+fallback (held frame, raw input, or black) while those are not arriving
+(``tether.studio.output``). Video is forwarded encoded (``tether.forwarding``)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
 
-import av
 from aiortc import MediaStreamTrack, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import SessionDescription
 
-from tether import trace
-from tether.config import Fallback
-from tether.media import FrameSlot, Restamper, Signal, black_like, pump
+from tether import forwarding
+from tether.media import FrameSlot, pump
 from tether.rtc import create_peer_connection
+from tether.studio.output import OutputTrack
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
-
-
-class OutputTrack(MediaStreamTrack):
-    """Processed frames while the link is live, else fallback frames paced by the input."""
-
-    kind = "video"
-
-    def __init__(
-        self,
-        processed: FrameSlot,
-        source: FrameSlot,
-        fallback: Fallback,
-        is_live: Callable[[], bool],
-        live_changed: Signal,
-    ) -> None:
-        super().__init__()
-        self._processed = processed
-        self._source = source
-        self._fallback = fallback
-        self._is_live = is_live
-        self._live_changed = live_changed
-        self._processed_seq = processed.seq
-        self._source_seq = source.seq
-        self._restamper = Restamper()
-        self.showing_fallback: Fallback | None = None
-        self._shown: av.VideoFrame | None = None  # the last processed frame sent
-        self._black: av.VideoFrame | None = None
-
-    async def recv(self) -> av.VideoFrame:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            if self._is_live():
-                if self._processed.seq > self._processed_seq and self._processed.frame is not None:
-                    self._processed_seq = self._processed.seq
-                    self._source_seq = self._source.seq
-                    self.showing_fallback = None
-                    self._shown = self._processed.frame
-                    trace.mark("studio.to_client", self._shown)
-                    return self._restamper.stamp(self._shown)
-            elif self._source.seq > self._source_seq and self._source.frame is not None:
-                self._source_seq = self._source.seq
-                self.showing_fallback = self._fallback
-                return self._restamper.stamp(self._fallback_frame(self._source.frame))
-            waits = [
-                self._processed.changed.future(),
-                self._source.changed.future(),
-                self._live_changed.future(),
-            ]
-            await asyncio.wait(waits, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
-
-    def _fallback_frame(self, source: av.VideoFrame) -> av.VideoFrame:
-        if self._fallback == Fallback.PASSTHROUGH:
-            return source
-        # Hold what the client last saw, not a newer frame it never got.
-        if self._fallback == Fallback.HOLD and self._shown is not None:
-            return self._shown
-        black = self._black
-        if black is None or (black.width, black.height) != (source.width, source.height):
-            black = self._black = black_like(source)  # one per size, not one per frame
-        return black
 
 
 def check_offer(sdp: str) -> None:
@@ -111,8 +48,9 @@ class StreamSession:
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video":
-                self._tasks.spawn(pump(track, self._source), "pump")
                 pc.addTrack(self.output)
+                forwarding.attach(pc, track)
+                self._tasks.spawn(pump(track, self._source), "pump")
 
         @pc.on("connectionstatechange")
         def on_state() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+from tether import forwarding
 from tether.config import StudioSettings
 from tether.media import FrameSlot
 from tether.studio.link import LinkState, LinkStatus, WorkerLink
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 class Studio:
     def __init__(self, settings: StudioSettings) -> None:
         self.settings = settings
+        forwarding.use_forwarding(settings.forward_video)
         self.source = FrameSlot("studio.in")
         self.processed = FrameSlot("studio.back")
         self.params = ParameterStore()

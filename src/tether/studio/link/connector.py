@@ -21,7 +21,8 @@ from tether.client import signaling as sig
 from tether.client.signaling import SignalingClient, SignalingError
 from tether.client.worker_peer import WorkerPeer
 from tether.clock import Clock
-from tether.media import FrameSlot, SlotTrack
+from tether.forwarding import ForwardTrack
+from tether.media import FrameSlot
 from tether.studio.link.events import FatalLinkError, TryFailed
 from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, Health, port_answers
 from tether.studio.parameters import ParameterStore
@@ -172,7 +173,7 @@ class Connector:
         assert self.signaling is not None
         await self._close_peer()
         self._set_stage("offer")
-        peer = WorkerPeer(self._outgoing_track(), self.processed, now=self.clock.now)
+        peer = WorkerPeer(self._outgoing_track(), self.processed, now=self.clock.now, relay=True)
         peer.on_state = lambda state: self._peer_state(peer, state)
         peer.on_ack = self._acked
         self.peer = peer
@@ -208,7 +209,7 @@ class Connector:
         await self._await_flow(peer)
 
     def _outgoing_track(self) -> MediaStreamTrack:
-        return SlotTrack(self.source, "studio.to_worker")
+        return ForwardTrack(self.source, "studio.to_worker")
 
     async def _await_flow(self, peer: WorkerPeer) -> None:
         """Up means processed frames flow and the worker applied the latest parameters."""
