@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
@@ -18,6 +19,14 @@ from tether.rtc import create_peer_connection
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What resuming a worker session takes: its id and the secret from its answer."""
+
+    session_id: str
+    secret: str
 
 
 class WorkerPeer:
@@ -32,6 +41,7 @@ class WorkerPeer:
         self.started_at = now()
         self.processed = processed
         self.session_id: str | None = None
+        self.resume: Resume | None = None  # for the next peer, should this one be lost
         self.acked_version: int | None = None
         self.params_error: str | None = None
         self.last_pong_at: float | None = None
@@ -57,7 +67,7 @@ class WorkerPeer:
         signaling: SignalingClient,
         parameters: dict[str, Any],
         version: int,
-        resume_session_id: str | None = None,
+        resume: Resume | None = None,
         wait_s: float = 10.0,
     ) -> None:
         """Offer over signaling and apply the answer. Raises SignalingError."""
@@ -86,10 +96,14 @@ class WorkerPeer:
             "initialParameters": parameters,
             "parameters_version": version,
         }
-        if resume_session_id:
-            offer["resume_session_id"] = resume_session_id
+        if resume is not None:
+            offer["resume_session_id"] = resume.session_id
+            offer["resume_secret"] = resume.secret
         reply = await signaling.request(offer, wait_s)
         self.session_id = reply.get("sessionId")
+        secret = reply.get("resume_secret")
+        if isinstance(self.session_id, str) and isinstance(secret, str):
+            self.resume = Resume(self.session_id, secret)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
 
     async def wait_connected(self, wait_s: float) -> bool:

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from tether.client.signaling import AuthError, SignalingClient, SignalingError, host_port
-from tether.client.worker_peer import WorkerPeer
+from tether.client.worker_peer import Resume, WorkerPeer
 from tether.clock import Clock, MonotonicClock
 from tether.config import StudioSettings
 from tether.media import FrameSlot, Signal, SlotTrack
@@ -63,7 +63,7 @@ class WorkerLink:
         self.pipelines: list[dict[str, Any]] = []  # the last catalog the worker sent
         self.changed = Signal()  # any status change
         self._instance_id: str | None = None
-        self._resume_id: str | None = None
+        self._resume_id: Resume | None = None
         self._media_lock = asyncio.Lock()
         self._tasks = TaskOwner("link")
         self._monitor: asyncio.Task[Any] | None = None
@@ -224,10 +224,10 @@ class WorkerLink:
             self.signaling,
             self.params.parameters,
             self.params.version,
-            resume_session_id=self._resume_id,
+            resume=self._resume_id,
             wait_s=self.settings.connect_timeout_s,
         )
-        self._resume_id = peer.session_id
+        self._resume_id = peer.resume
         self._stage("ice")
         if not await peer.wait_connected(self.settings.connect_timeout_s):
             raise SignalingError(

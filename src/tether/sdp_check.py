@@ -1,0 +1,32 @@
+"""Check an offer's SDP before any peer connection sees it: bounded size, parses,
+has video in a codec we can decode. A bad offer is refused here, before it can end a
+running stream or touch a session."""
+
+from __future__ import annotations
+
+from aiortc.codecs import CODECS
+from aiortc.sdp import SessionDescription
+
+# A browser's offer is 3-10 kB; anything near this is not a real offer.
+MAX_SDP_BYTES = 64 * 1024
+
+_VIDEO = {c.mimeType.lower() for c in CODECS["video"] if not c.mimeType.endswith("/rtx")}
+
+
+class BadOffer(ValueError):
+    pass
+
+
+def check_offer_sdp(sdp: str) -> None:
+    """Raise BadOffer with a plain reason unless ``sdp`` is an offer we could answer."""
+    if len(sdp.encode("utf-8", errors="replace")) > MAX_SDP_BYTES:
+        raise BadOffer(f"the SDP is larger than {MAX_SDP_BYTES} bytes")
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception:  # aiortc's parser raises anything from AssertionError to IndexError
+        raise BadOffer("the SDP does not parse") from None
+    video = [m for m in parsed.media if m.kind == "video"]
+    if not video:
+        raise BadOffer("the offer has no video track")
+    if not any(c.mimeType.lower() in _VIDEO for m in video for c in m.rtp.codecs):
+        raise BadOffer(f"the offer has no video codec we support ({', '.join(sorted(_VIDEO))})")
