@@ -111,9 +111,6 @@ class SignalingClient:
                     ping_timeout=self._keepalive_s * 1.5,
                 )
                 first = json.loads(await self._ws.recv())
-        except (ValueError, RecursionError):
-            await self._abort()
-            raise SignalingError(f"not a Tether worker at {self.url}: it sent no JSON") from None
         except TimeoutError:
             await self._abort()
             raise SignalingError(
@@ -129,6 +126,9 @@ class SignalingClient:
             await self._abort()
             where = urlsplit(self.url).netloc
             raise SignalingError(f"cannot reach the worker at {where}: {_plain(exc)}") from None
+        except (ValueError, RecursionError):
+            await self._abort()
+            raise SignalingError(f"not a Tether worker at {self.url}: it sent no JSON") from None
         if not isinstance(first, dict) or first.get("type") != "ready":
             await self._abort()
             kind = first.get("type") if isinstance(first, dict) else type(first).__name__
