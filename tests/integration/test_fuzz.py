@@ -13,6 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -35,6 +36,12 @@ def _fuzz_openapi(service: Service, headers: dict[str, str] | None = None) -> in
         if (operation.method.upper(), operation.path) in SKIP:
             continue
 
+        # Valid requests and invalid ones (wrong types, missing fields, bad bodies).
+        cases = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE),
+            operation.as_strategy(GenerationMode.NEGATIVE),
+        )
+
         @settings(
             max_examples=EXAMPLES,
             deadline=None,
@@ -42,7 +49,7 @@ def _fuzz_openapi(service: Service, headers: dict[str, str] | None = None) -> in
             suppress_health_check=list(HealthCheck),
             database=None,
         )
-        @given(case=operation.as_strategy())
+        @given(case=cases)
         def check(case) -> None:
             nonlocal calls
             started = time.monotonic()
