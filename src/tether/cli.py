@@ -359,7 +359,9 @@ def status(
     """Show the link state and stats of a running studio."""
     from tether.status_view import show_status
 
-    raise typer.Exit(show_status(studio_url.rstrip("/"), watch, Console()))
+    token = StudioSettings().studio_token  # TETHER_STUDIO_TOKEN, for a studio that needs it
+    secret = token.get_secret_value() if token else None
+    raise typer.Exit(show_status(studio_url.rstrip("/"), watch, Console(), secret))
 
 
 @app.callback(invoke_without_command=True)

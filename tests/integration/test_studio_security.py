@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -207,6 +210,16 @@ async def test_studio_token_bearer_and_cookie(services: Services) -> None:
     async with httpx.AsyncClient(base_url=studio.url, cookies=dict(r.cookies)) as page:
         assert (await page.get("/")).status_code == 200
         assert (await page.get("/api/v1/cloud/status")).status_code == 200
+    # `tether status` sends TETHER_STUDIO_TOKEN
+    for env, code in [({"TETHER_STUDIO_TOKEN": STUDIO_TOKEN}, 0), ({}, 2)]:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "tether", "status", "--studio", studio.url],
+            env={k: v for k, v in os.environ.items() if k != "TETHER_STUDIO_TOKEN"} | env,
+            capture_output=True,
+            timeout=30,
+        )
+        assert done.returncode == code, done.stderr
 
 
 async def test_off_loopback_a_token_is_generated_and_required(services: Services) -> None:
