@@ -7,8 +7,10 @@ from __future__ import annotations
 from aiortc.codecs import CODECS
 from aiortc.sdp import SessionDescription
 
-# A browser's offer is 3-10 kB; anything near this is not a real offer.
-MAX_SDP_BYTES = 64 * 1024
+# A browser's offer is 3-10 kB with 1-3 media sections; far past that is not a real
+# offer, and aiortc's parser (which runs on the event loop) slows with every section.
+MAX_SDP_BYTES = 32 * 1024
+MAX_MEDIA_SECTIONS = 8
 
 _VIDEO = {c.mimeType.lower() for c in CODECS["video"] if not c.mimeType.endswith("/rtx")}
 
@@ -21,6 +23,8 @@ def check_offer_sdp(sdp: str) -> None:
     """Raise BadOffer with a plain reason unless ``sdp`` is an offer we could answer."""
     if len(sdp.encode("utf-8", errors="replace")) > MAX_SDP_BYTES:
         raise BadOffer(f"the SDP is larger than {MAX_SDP_BYTES} bytes")
+    if sdp.count("\nm=") > MAX_MEDIA_SECTIONS:
+        raise BadOffer(f"the SDP has more than {MAX_MEDIA_SECTIONS} media sections")
     try:
         parsed = SessionDescription.parse(sdp)
     except Exception:  # aiortc's parser raises anything from AssertionError to IndexError

@@ -122,6 +122,7 @@ SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
         (SDP + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n", "no video"),
         (SDP + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 NOPE/90000\r\n", "codec"),
         (SDP + "a=x\r\n" * 20_000, "larger"),
+        (SDP + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n" * 9, "sections"),
     ],
 )
 def test_bad_offers(sdp: str, needle: str) -> None:
