@@ -265,3 +265,15 @@ async def test_worker_token_goes_only_to_its_worker(services: Services) -> None:
         )
         await wait_until(lambda: len(fake.requests) > knocks, 10, "a try at the fake")
         assert fake.requests[-1].get("authorization") == "Bearer for-the-fake"
+
+
+async def test_racing_updates_store_only_the_valid_ones(services: Services) -> None:
+    studio = services.studio()
+    async with httpx.AsyncClient(base_url=studio.url, timeout=10) as http:
+        await http.post("/api/v1/parameters", json={"pipeline": "tint"})
+        bodies = [{"strength": i / 40} if i % 2 == 0 else {"strength": 5 + i} for i in range(40)]
+        results = await asyncio.gather(*(http.post("/api/v1/parameters", json=b) for b in bodies))
+        assert [r.status_code for r in results] == [422 if i % 2 else 200 for i in range(40)]
+        final = (await http.get("/api/v1/parameters")).json()
+        assert final["version"] == 1 + 20
+        assert final["parameters"]["strength"] in {b["strength"] for b in bodies[::2]}
