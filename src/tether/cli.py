@@ -154,7 +154,7 @@ def worker(
     """Run an inference worker (WebSocket signaling at /ws)."""
     from tether.protocol import MAX_MESSAGE_BYTES
     from tether.worker.app import create_worker_app
-    from tether.worker.guard import connection_cap, guarded_protocol, raise_fd_limit
+    from tether.worker.guard import BACKLOG, connection_cap, guarded_protocol, raise_fd_limit
 
     _setup_logging(log_level)
     token = _read_token(token, token_file)
@@ -177,6 +177,7 @@ def worker(
         http=protocol,
         ws="websockets-sansio",
         ws_max_size=MAX_MESSAGE_BYTES,
+        backlog=BACKLOG,
     )
 
 

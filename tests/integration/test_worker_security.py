@@ -138,7 +138,7 @@ def _answer(sock: socket.socket, wait_s: float = 5.0) -> bytes:
     sock.settimeout(wait_s)
     try:
         return sock.recv(200)
-    except (TimeoutError, ConnectionResetError):
+    except (TimeoutError, BlockingIOError, ConnectionResetError):
         return b""
 
 
@@ -195,10 +195,12 @@ async def test_fd_limit_raised_and_surplus_sockets_get_503(
     services.started.append(worker)
     socks = await asyncio.to_thread(_slow_sockets, worker.port, 300)
     try:
-        answers = await asyncio.to_thread(lambda: [_answer(s, 0.2) for s in socks])
+        await asyncio.sleep(1.0)  # refusals are written at accept: all in by now
+        answers = [_answer(s, 0) for s in socks]
         refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
-        assert 50 <= len(refused) <= 150, len(refused)  # the cap is 256 - reserve
+        assert len(refused) >= 100, len(refused)  # the cap is 256 - reserve - backlog
         assert worker.proc.poll() is None
+        assert "Too many open files" not in worker.output()
     finally:
         for s in socks:
             s.close()

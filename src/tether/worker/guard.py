@@ -8,7 +8,8 @@ HTTP protocol adds what is missing:
   close when it passes;
 - a cap on open connections (HTTP and WebSocket together): beyond it, a clean 503 and
   close at once, long before the fd limit;
-- the fd soft limit raised to the hard limit at start, and the cap kept below it."""
+- the fd soft limit raised to the hard limit at start, and the cap kept below it (with
+  room for a burst of accepts), so accept() never fails for want of descriptors."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 # File descriptors kept free for everything but client sockets: peer connections' UDP
 # sockets, the pipeline's files, log files.
 FD_RESERVE = 64
+# asyncio accepts up to a backlog's worth of sockets in one go, before any of them is
+# counted (and a second burst may come before the first is refused): the cap leaves
+# room for two, so accept() does not hit the fd limit.
+BACKLOG = 64
 
 
 def raise_fd_limit() -> int:
@@ -41,7 +46,7 @@ def raise_fd_limit() -> int:
 
 
 def connection_cap(wanted: int, fd_limit: int) -> int:
-    return max(8, min(wanted, fd_limit - FD_RESERVE))
+    return max(8, min(wanted, fd_limit - FD_RESERVE - 2 * BACKLOG))
 
 
 def _raw_response(status: str, text: str) -> bytes:
