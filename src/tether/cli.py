@@ -322,6 +322,7 @@ def run(
     from tether.runner import RunError, run_file
 
     _setup_logging(log_level)
+    _redact.add(token)
     use_ice_hosts(resolve_ice_mode("auto", [host_of(worker)] if worker else []))
     _apply_media_settings(StudioSettings())
     params = {**_parse_params(param or []), "pipeline": pipeline}
