@@ -21,7 +21,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from tether import __version__
+from tether.client.tls import use_ca_file
 from tether.config import StudioSettings, WorkerSettings
+from tether.redact import RedactSecrets
 from tether.rtc import (
     host_of,
     resolve_ice_mode,
@@ -41,6 +43,21 @@ console = Console(stderr=True)
 LogLevel = Annotated[
     str, typer.Option("--log-level", envvar="TETHER_LOG_LEVEL", help="debug, info, warning, error")
 ]
+SslCertfile = Annotated[
+    str | None, typer.Option("--ssl-certfile", envvar="TETHER_SSL_CERTFILE", help="serve TLS")
+]
+SslKeyfile = Annotated[str | None, typer.Option("--ssl-keyfile", envvar="TETHER_SSL_KEYFILE")]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        envvar="TETHER_WORKER_TOKEN_FILE",
+        help="read the worker token from this file (safer than --token: ps shows arguments)",
+    ),
+]
+# Every secret this process knows is masked in every log line, at every level.
+_redact = RedactSecrets()
+
 IceHosts = Annotated[
     str,
     typer.Option(
@@ -56,6 +73,8 @@ def _setup_logging(level: str) -> None:
         datefmt="[%X]",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_redact)
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -64,6 +83,8 @@ def _setup_logging(level: str) -> None:
 def _apply_media_settings(settings: StudioSettings | WorkerSettings) -> None:
     use_eager_release(settings.eager_release)
     use_bitrate_floor()
+    if isinstance(settings, StudioSettings):
+        use_ca_file(settings.ca_file)
     if settings.trace_dir:
         from tether import trace
 
@@ -83,7 +104,29 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def _serve(app_: Any, host: str, port: int, level: str) -> None:
+def _read_token(token: str | None, token_file: Path | None) -> str | None:
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as exc:
+            raise _fail(f"cannot read the token file {token_file}: {exc.strerror}") from None
+        if not token:
+            raise _fail(f"the token file {token_file} is empty")
+    _redact.add(token)
+    return token
+
+
+def _serve(
+    app_: Any,
+    host: str,
+    port: int,
+    level: str,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    **extra: Any,
+) -> None:
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise _fail("TLS needs both --ssl-certfile and --ssl-keyfile")
     config = uvicorn.Config(
         app_,
         host=host,
@@ -91,6 +134,9 @@ def _serve(app_: Any, host: str, port: int, level: str) -> None:
         log_level=level.lower(),
         log_config=None,
         timeout_graceful_shutdown=2,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        **extra,
     )
     # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a clean stop.
     with contextlib.suppress(KeyboardInterrupt):
@@ -106,13 +152,19 @@ def worker(
     ] = None,
     session_grace_s: Annotated[float, typer.Option(envvar="TETHER_SESSION_GRACE_S")] = 30.0,
     parent_pid: Annotated[int | None, typer.Option(envvar="TETHER_PARENT_PID", hidden=True)] = None,
+    token_file: TokenFile = None,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
     ice_hosts: IceHosts = "auto",
     log_level: LogLevel = "info",
 ) -> None:
     """Run an inference worker (WebSocket signaling at /ws)."""
+    from tether.protocol import MAX_MESSAGE_BYTES
     from tether.worker.app import create_worker_app
+    from tether.worker.guard import BACKLOG, connection_cap, guarded_protocol, raise_fd_limit
 
     _setup_logging(log_level)
+    token = _read_token(token, token_file)
     use_ice_hosts(resolve_ice_mode(ice_hosts, [host]))
     if token is None:
         logging.getLogger("tether").warning("no token set: any client may connect")
@@ -120,7 +172,20 @@ def worker(
         host=host, port=port, token=token, session_grace_s=session_grace_s, parent_pid=parent_pid
     )
     _apply_media_settings(settings)
-    _serve(create_worker_app(settings), host, port, log_level)
+    cap = connection_cap(settings.max_connections, raise_fd_limit())
+    protocol = guarded_protocol(settings.header_timeout_s, cap)
+    _serve(
+        create_worker_app(settings),
+        host,
+        port,
+        log_level,
+        ssl_certfile,
+        ssl_keyfile,
+        http=protocol,
+        ws="websockets-sansio",
+        ws_max_size=MAX_MESSAGE_BYTES,
+        backlog=BACKLOG,
+    )
 
 
 def _studio_settings(**overrides: Any) -> StudioSettings:
@@ -133,6 +198,13 @@ def studio(
     port: Annotated[int, typer.Option(envvar="TETHER_PORT")] = 8000,
     worker: Annotated[str | None, typer.Option("--worker", envvar="TETHER_WORKER_URL")] = None,
     token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN")] = None,
+    token_file: TokenFile = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-host", envvar="TETHER_ALLOW_HOST", help="also serve this host name"),
+    ] = None,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
     ice_hosts: IceHosts = "auto",
     log_level: LogLevel = "info",
 ) -> None:
@@ -140,11 +212,34 @@ def studio(
     from tether.studio.app import create_studio_app
 
     _setup_logging(log_level)
+    token = _read_token(token, token_file)
     peers = [host] + ([host_of(worker)] if worker else [])
     use_ice_hosts(resolve_ice_mode(ice_hosts, peers))
-    settings = _studio_settings(host=host, port=port, worker_url=worker, worker_token=token)
+    hosts = [h.strip() for item in allow_host or [] for h in item.split(",") if h.strip()]
+    settings = _studio_settings(
+        host=host, port=port, worker_url=worker, worker_token=token, allow_hosts=hosts or None
+    )
     _apply_media_settings(settings)
-    _serve(create_studio_app(settings), host, port, log_level)
+    _studio_token(settings, "https" if ssl_certfile else "http")
+    _serve(create_studio_app(settings), host, port, log_level, ssl_certfile, ssl_keyfile)
+
+
+def _studio_token(settings: StudioSettings, scheme: str) -> None:
+    """Off loopback the studio needs a token: generate one if none is set, and print the
+    link that hands it to the page (as Jupyter does)."""
+    from pydantic import SecretStr
+
+    from tether.studio.guard import is_loopback
+
+    if settings.studio_token is None and not is_loopback(settings.host):
+        settings.studio_token = SecretStr(secrets.token_urlsafe(24))
+        console.print(
+            f"[bold]studio token required off loopback[/bold]; open "
+            f"{scheme}://{settings.host}:{settings.port}/?token="
+            f"{settings.studio_token.get_secret_value()} (set TETHER_STUDIO_TOKEN to choose it)"
+        )
+    if settings.studio_token is not None:
+        _redact.add(settings.studio_token.get_secret_value())
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -189,6 +284,8 @@ def up(
             host=host, port=port, worker_url=worker_url, worker_token=token, pipeline=pipeline
         )
         _apply_media_settings(settings)
+        _redact.add(token)
+        _studio_token(settings, "http")
         url = f"http://{host}:{port}/"
         console.print(
             f"[bold green]Tether studio[/bold green] at {url} (worker on port {worker_port})"
@@ -232,6 +329,7 @@ def run(
     from tether.runner import RunError, run_file
 
     _setup_logging(log_level)
+    _redact.add(token)
     use_ice_hosts(resolve_ice_mode("auto", [host_of(worker)] if worker else []))
     _apply_media_settings(StudioSettings())
     params = {**_parse_params(param or []), "pipeline": pipeline}
@@ -270,7 +368,9 @@ def status(
     """Show the link state and stats of a running studio."""
     from tether.status_view import show_status
 
-    raise typer.Exit(show_status(studio_url.rstrip("/"), watch, Console()))
+    token = StudioSettings().studio_token  # TETHER_STUDIO_TOKEN, for a studio that needs it
+    secret = token.get_secret_value() if token else None
+    raise typer.Exit(show_status(studio_url.rstrip("/"), watch, Console(), secret))
 
 
 @app.callback(invoke_without_command=True)

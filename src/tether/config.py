@@ -37,6 +37,10 @@ class WorkerSettings(_Base):
     port: int = 8765
     token: SecretStr | None = Field(default=None, validation_alias="TETHER_WORKER_TOKEN")
     session_grace_s: float = Field(default=30.0, ge=0)
+    # Hostile clients: a connection must send its request headers within this time, and
+    # at most this many connections are open at once (fewer if the fd limit is low).
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=4096, ge=1)
     # Exit when this process id is gone, so `tether up` never leaves an orphan worker.
     parent_pid: int | None = None
     # ICE servers handed to clients and used by the worker (see tether.worker.ice).
@@ -71,6 +75,14 @@ class StudioSettings(_Base):
     port: int = 8000
     worker_url: str | None = None
     worker_token: SecretStr | None = None
+    # Required when bound off loopback (one is generated and printed if unset).
+    studio_token: SecretStr | None = None
+    # Host names served besides loopback names and the bound address ("*": any).
+    allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="TETHER_ALLOW_HOST"
+    )
+    # A private CA for https/wss workers (else the system's CAs).
+    ca_file: str | None = None
     debug_endpoints: bool = False
     pipeline: str | None = None  # pipeline for a new stream that names none
     fallback: Fallback = Fallback.HOLD
@@ -101,6 +113,13 @@ class StudioSettings(_Base):
     @classmethod
     def _delays(cls, value: object) -> object:
         return _parse_delays(value)
+
+    @field_validator("allow_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
 
     @field_validator("reconnect_delays")
     @classmethod

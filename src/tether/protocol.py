@@ -12,7 +12,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from tether import safe_json
+from tether.sdp_check import MAX_SDP_BYTES
+
 AUTH_FAILED_CLOSE_CODE = 4401
+# One signaling message: an offer's SDP plus its parameters, with room to spare.
+MAX_MESSAGE_BYTES = 256 * 1024
 DATA_CHANNEL_LABEL = "parameters"
 
 
@@ -37,11 +42,14 @@ class GetIceServers(_Message):
 
 class Offer(_Message):
     type: Literal["offer"]
-    sdp: str = Field(min_length=1)
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_BYTES)
     sdp_type: Literal["offer"] = "offer"
     initial_parameters: dict[str, Any] = Field(default_factory=dict, alias="initialParameters")
     parameters_version: int = Field(default=0, ge=0)
-    resume_session_id: str | None = None
+    resume_session_id: str | None = Field(default=None, max_length=64)
+    # The secret the worker gave this session's studio in its answer: ids are listed by
+    # GET /api/v1/sessions, so an id alone must not let anyone take a session over.
+    resume_secret: str | None = Field(default=None, max_length=256)
 
 
 class IceCandidate(_Message):
@@ -62,9 +70,9 @@ _studio_adapter: TypeAdapter[StudioMessage] = TypeAdapter(StudioMessage)
 def parse_studio_message(raw: str | bytes) -> GetIceServers | Offer | IceCandidate | Ping:
     """Parse one signaling message sent to the worker, or raise ProtocolError."""
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"message is not valid JSON: {exc.msg}") from None
+        data = safe_json.loads(raw, MAX_MESSAGE_BYTES)
+    except safe_json.BadJson as exc:
+        raise ProtocolError(f"bad message: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError("message must be a JSON object with a 'type'")
     request_id = data.get("request_id")
@@ -74,7 +82,7 @@ def parse_studio_message(raw: str | bytes) -> GetIceServers | Offer | IceCandida
     known = ("get_ice_servers", "offer", "icecandidate", "ping")
     if data["type"] not in known:
         raise ProtocolError(
-            f"unknown message type {data['type']!r}; expected one of {', '.join(known)}",
+            f"unknown message type {str(data['type'])[:40]!r}; expected one of {', '.join(known)}",
             request_id,
         )
     try:
@@ -102,7 +110,9 @@ def ready(connection_id: str, instance_id: str, pipelines: list[dict[str, Any]])
     }
 
 
-def answer(request_id: str | None, sdp: str, session_id: str, resumed: bool) -> dict[str, Any]:
+def answer(
+    request_id: str | None, sdp: str, session_id: str, resumed: bool, resume_secret: str
+) -> dict[str, Any]:
     return {
         "type": "answer",
         "request_id": request_id,
@@ -110,6 +120,7 @@ def answer(request_id: str | None, sdp: str, session_id: str, resumed: bool) -> 
         "sdp_type": "answer",
         "sessionId": session_id,
         "resumed": resumed,
+        "resume_secret": resume_secret,
     }
 
 

@@ -58,16 +58,19 @@ def _seconds(value: Any) -> str:
     return f"{value:.1f} s" if isinstance(value, int | float) else "-"
 
 
-def show_status(studio_url: str, watch: bool, console: Console) -> int:
+def show_status(studio_url: str, watch: bool, console: Console, token: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         if not watch:
-            response = httpx.get(f"{studio_url}/api/v1/cloud/status", timeout=5)
+            response = httpx.get(f"{studio_url}/api/v1/cloud/status", headers=headers, timeout=5)
             response.raise_for_status()
             console.print(render(response.json()))
             return 0
         with (
             Live(console=console, auto_refresh=False) as live,
-            httpx.stream("GET", f"{studio_url}/api/v1/cloud/events", timeout=None) as response,
+            httpx.stream(
+                "GET", f"{studio_url}/api/v1/cloud/events", headers=headers, timeout=None
+            ) as response,
         ):
             response.raise_for_status()
             for line in response.iter_lines():

@@ -161,7 +161,7 @@ async def _acked(s: Streaming, version: int) -> bool:
 async def test_sigkill_and_restart_on_same_port_recovers(services: Services) -> None:
     async with streaming(services) as s:
         before = await s.status()
-        v = await s.set_params(pipeline="gray", note="kept")
+        v = await s.set_params(pipeline="tint", prompt="green", strength=1.0)
         s.worker.proc.send_signal(signal.SIGKILL)
         s.worker.proc.wait()
         await s.wait_state("reconnecting", 5)
@@ -170,7 +170,7 @@ async def test_sigkill_and_restart_on_same_port_recovers(services: Services) -> 
         await s.frames_flow()
         assert status["connection_id"] != before["connection_id"]  # a new signaling socket
         session = await s.worker_session()
-        assert session["parameters_version"] == v and session["parameters"]["note"] == "kept"
+        assert session["parameters_version"] == v and session["parameters"]["prompt"] == "green"
 
 
 async def test_worker_gone_for_good_fails_then_retry_recovers(services: Services) -> None:
@@ -181,14 +181,14 @@ async def test_worker_gone_for_good_fails_then_retry_recovers(services: Services
         assert "Gave up after 3 tries" in status["error"] and "Retry" in status["error"]
         assert status["next_retry_in_s"] is None
         assert status["fallback_active"] == "hold"
-        await s.set_params(prompt="kept while failed")
+        await s.set_params(pipeline="tint", prompt="green kept while failed", strength=1.0)
         services.restart(s.worker)
         r = await s.http.post("/api/v1/cloud/reconnect")
         assert r.status_code == 200
         status = await s.wait_state("connected", 15)
         await s.frames_flow()
         session = await s.worker_session()
-        assert session["parameters"]["prompt"] == "kept while failed"
+        assert session["parameters"]["prompt"] == "green kept while failed"
         assert status["params_acked_version"] == status["params_version"]
 
 
@@ -228,7 +228,7 @@ async def test_signaling_drop_alone_keeps_media_without_a_gap(services: Services
 
 async def test_user_disconnect_is_clean(services: Services) -> None:
     async with streaming(services) as s:
-        v = await s.set_params(prompt="x")
+        v = await s.set_params(pipeline="tint", prompt="x")
         r = await s.http.post("/api/v1/cloud/disconnect")
         status = r.json()
         assert status["state"] == "idle" and status["error"] is None

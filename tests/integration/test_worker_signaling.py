@@ -31,13 +31,20 @@ async def test_missing_or_wrong_token_closes_4401(services: Services) -> None:
         assert (await http.get(f"{worker.url}/health")).json()["status"] == "ok"
 
 
-async def test_token_in_query_string_is_accepted(services: Services) -> None:
+async def test_token_in_query_string_is_refused(services: Services) -> None:
+    """A URL lands in access logs: the token is taken from the header only."""
     worker = services.worker(token="s3cret")
     async with connect(f"ws://127.0.0.1:{worker.port}/ws?token=s3cret") as ws:
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd.code == 4401 and "Authorization" in info.value.rcvd.reason
+    headers = {"Authorization": "Bearer s3cret"}
+    async with connect(f"ws://127.0.0.1:{worker.port}/ws", additional_headers=headers) as ws:
         ready = json.loads(await ws.recv())
     assert ready["type"] == "ready" and ready["connection_id"]
     names = {p["name"] for p in ready["pipelines"]}
     assert {"passthrough", "gray", "invert", "edges", "tint"} <= names
+    assert "s3cret" not in worker.output()
 
 
 async def test_malformed_messages_get_error_and_socket_stays_usable(services: Services) -> None:

@@ -9,6 +9,7 @@ import itertools
 import json
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.protocol import State
 
 from tether import protocol
+from tether.client.tls import client_context
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
@@ -48,8 +50,12 @@ class NotAWorkerError(SignalingError):
 
 def signaling_url(worker_url: str) -> str:
     """Accept http(s)://host:port, ws(s)://host:port or a full .../ws URL."""
-    parts = urlsplit(worker_url.strip())
-    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+    try:
+        parts = urlsplit(worker_url.strip())
+        _ = parts.port  # a bad port raises here, not later on the event loop
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
         raise SignalingError(
             f"worker URL must look like http://host:port or ws://host:port/ws, got {worker_url!r}"
         )
@@ -70,6 +76,13 @@ def _describe_close(code: int | None, reason: str) -> str:
     if code == protocol.AUTH_FAILED_CLOSE_CODE:
         return f"the worker rejected the token ({reason or 'authentication failed'})"
     return f"signaling socket closed (code {code}{': ' + reason if reason else ''})"
+
+
+class _connect_here(connect):
+    """No redirects: the token goes to the worker it was configured for, nowhere else."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 class SignalingClient:
@@ -116,8 +129,9 @@ class SignalingClient:
         deadline = loop.time() + wait_s
         try:
             async with asyncio.timeout(open_s):
-                self._ws = await connect(
+                self._ws = await _connect_here(
                     self.url,
+                    ssl=client_context(self.url),
                     additional_headers=headers,
                     open_timeout=None,
                     close_timeout=CLOSE_TIMEOUT_S,
@@ -155,9 +169,13 @@ class SignalingClient:
                 else SignalingError
             )
             raise cls(f"cannot reach the worker at {where}: {_plain(exc)}") from None
+        except (ValueError, RecursionError):
+            await self._abort()
+            raise NotAWorkerError(f"not a Tether worker at {self.url}: it sent no JSON") from None
         if not isinstance(first, dict) or first.get("type") != "ready":
             await self._abort()
             what = first.get("type") if isinstance(first, dict) else type(first).__name__
+            what = str(what)[:40]
             raise NotAWorkerError(
                 f"{self.url} is not a Tether worker: it sent {what!r}, not 'ready'"
             )
@@ -176,8 +194,10 @@ class SignalingClient:
             async for raw in self._ws:
                 try:
                     msg = json.loads(raw)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):
                     logger.warning("worker sent a message that is not JSON")
+                    continue
+                if not isinstance(msg, dict):
                     continue
                 future = self._pending.pop(str(msg.get("request_id")), None)
                 if future is not None and not future.done():
@@ -278,6 +298,13 @@ def _plain(exc: BaseException) -> str:
         return "host name not found"
     if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return "no route to the host (network down?)"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"TLS: the worker's certificate is not trusted ({exc.verify_message}); "
+            "for a private CA set TETHER_CA_FILE"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or _short(exc)}"
     if isinstance(exc, InvalidHandshake):
         return f"not a Tether worker, or it refused the WebSocket ({_short(exc)})"
     return _short(exc)

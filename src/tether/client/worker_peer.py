@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
@@ -18,6 +19,14 @@ from tether.rtc import carry_bitrate, create_peer_connection
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What resuming a worker session takes: its id and the secret from its answer."""
+
+    session_id: str
+    secret: str
 
 
 class WorkerPeer:
@@ -35,6 +44,7 @@ class WorkerPeer:
         self.connected_at: float | None = None  # silence is counted from here
         self.processed = processed
         self.session_id: str | None = None
+        self.resume: Resume | None = None  # for the next peer, should this one be lost
         self.acked_version: int | None = None
         self.params_error: str | None = None
         self.pipeline_error: str | None = None  # the worker's pipeline failing on frames
@@ -63,7 +73,7 @@ class WorkerPeer:
         signaling: SignalingClient,
         parameters: dict[str, Any],
         version: int,
-        resume_session_id: str | None = None,
+        resume: Resume | None = None,
         wait_s: float = 10.0,
     ) -> None:
         """Offer over signaling and apply the answer. Raises SignalingError."""
@@ -104,11 +114,15 @@ class WorkerPeer:
             sdp=pc.localDescription.sdp,
             initial_parameters=parameters,
             parameters_version=version,
-            resume_session_id=resume_session_id or None,
+            resume_session_id=resume.session_id if resume else None,
+            resume_secret=resume.secret if resume else None,
         )
         reply = await signaling.request(offer.model_dump(by_alias=True, exclude_none=True), wait_s)
         self.answer = reply
         self.session_id = reply.get("sessionId")
+        secret = reply.get("resume_secret")
+        if isinstance(self.session_id, str) and isinstance(secret, str):
+            self.resume = Resume(self.session_id, secret)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
 
     async def wait_connected(self, wait_s: float) -> bool:

@@ -20,26 +20,25 @@ from tether import __version__
 from tether.client.signaling import SignalingError, signaling_url
 from tether.config import StudioSettings
 from tether.media import Signal
+from tether.sdp_check import MAX_SDP_BYTES, BadOffer, check_offer_sdp
+from tether.studio.guard import GuardPolicy, StudioGuard
 from tether.studio.link import NotConnected
 from tether.studio.metrics import render_metrics
+from tether.studio.param_schema import ParametersRejected, check_update
 from tether.studio.studio import Studio
 
 logger = logging.getLogger(__name__)
 
 
-# A browser's offer is a few kB; anything near this is not one.
-MAX_SDP_CHARS = 100_000
-
-
 class ConnectBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    worker_url: str | None = Field(default=None, min_length=1)
-    token: str | None = None
+    worker_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    token: str | None = Field(default=None, max_length=4096)
 
 
 class OfferBody(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_BYTES)
     type: Literal["offer"]
     initial_parameters: dict[str, Any] | None = Field(default=None, alias="initialParameters")
 
@@ -74,6 +73,13 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
 
     app = FastAPI(title="Tether studio", version=__version__, lifespan=lifespan)
     app.state.studio = studio
+    token = settings.studio_token.get_secret_value() if settings.studio_token else None
+    policy = GuardPolicy(settings.host, list(settings.allow_hosts), token)
+    app.add_middleware(StudioGuard, policy=policy)
+    # A worker token goes only to the worker URL it was given for.
+    worker_tokens: dict[str, str] = {}
+    if settings.worker_url and settings.worker_token is not None:
+        worker_tokens[signaling_url(settings.worker_url)] = settings.worker_token.get_secret_value()
 
     @app.exception_handler(RequestValidationError)
     async def bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -110,10 +116,9 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
             signaling_url(url)
         except SignalingError as exc:
             raise HTTPException(422, str(exc)) from None
-        token = body.token
-        if token is None and settings.worker_token is not None:
-            token = settings.worker_token.get_secret_value()
-        await studio.link.connect(url, token)
+        if body.token is not None:
+            worker_tokens[signaling_url(url)] = body.token
+        await studio.link.connect(url, worker_tokens.get(signaling_url(url)))
         return studio.status()
 
     @app.post("/api/v1/cloud/disconnect")
@@ -164,8 +169,13 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
     # --- stream ---
     @app.post("/api/v1/webrtc/offer")
     async def offer(body: OfferBody) -> dict[str, Any]:
+        # Checked in full before the offer takes over: a rejected one changes nothing.
         if body.initial_parameters:
             check_parameters(body.initial_parameters)
+        try:
+            check_offer_sdp(body.sdp)
+        except BadOffer as exc:
+            raise HTTPException(400, f"could not accept the offer: {exc}") from None
         try:
             return await studio.offer(body.sdp, body.type, body.initial_parameters)
         except ValueError as exc:
@@ -181,14 +191,10 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
 
     # --- parameters ---
     def check_parameters(changes: dict[str, Any]) -> None:
-        pipeline = changes.get("pipeline")
-        if pipeline is None:
-            return
-        known = [p["name"] for p in studio.known_pipelines()]
-        if not isinstance(pipeline, str) or (known and pipeline not in known):
-            raise HTTPException(
-                422, f"unknown pipeline {pipeline!r}; available: {', '.join(known) or '?'}"
-            )
+        try:
+            check_update(studio.known_pipelines(), studio.params.parameters, changes)
+        except ParametersRejected as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @app.get("/api/v1/parameters")
     async def get_parameters() -> dict[str, Any]:

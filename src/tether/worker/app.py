@@ -22,11 +22,19 @@ from tether import __version__, protocol
 from tether.config import WorkerSettings
 from tether.pipelines import describe, load_pipelines
 from tether.rtc import create_peer_connection
+from tether.sdp_check import BadOffer, check_offer_sdp
 from tether.tasks import TaskOwner
 from tether.worker.ice import IceServers
 from tether.worker.session import MediaSession, ParameterError, SessionState
 
 logger = logging.getLogger(__name__)
+
+# Offers in negotiation per signaling socket; more get a `busy` error.
+MAX_PENDING_OFFERS = 2
+
+
+class ResumeDenied(Exception):
+    pass
 
 
 class Worker:
@@ -55,28 +63,45 @@ class Worker:
         return [describe(p) for p in self.pipelines.values()]
 
     async def open_session(self, offer: protocol.Offer) -> tuple[MediaSession, bool]:
-        """Make (or resume) a session for an offer; returns it and whether it resumed."""
+        """Make (or resume) a session for an offer; returns it and whether it resumed.
+
+        Everything is checked, and the new peer connection negotiated, before an
+        existing session is touched: a failed offer leaves it as it was."""
         session = self.sessions.get(offer.resume_session_id or "")
         resumed = session is not None and session.state != SessionState.CLOSED
-        if not resumed:
+        if resumed:
+            assert session is not None
+            if not session.owns(offer.resume_secret):
+                raise ResumeDenied(
+                    f"cannot resume session {session.id}: wrong or missing resume_secret"
+                )
+        else:
             session = MediaSession(self.pipelines, self.executor)
             session.on_lost = self._start_grace
         assert session is not None
-        if not resumed or offer.parameters_version >= session.version:
-            session.apply(offer.initial_parameters, offer.parameters_version)
-        await self.tasks.cancel(self._expiry.pop(session.id, None))
+        apply = not resumed or offer.parameters_version >= session.version
+        if apply:
+            session.check(offer.initial_parameters)
+        check_offer_sdp(offer.sdp)
         pc = create_peer_connection(self.ice.servers("worker"))
         session.attach(pc)
-        self.sessions[session.id] = session
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             if not any(t.kind == "video" for t in pc.getTransceivers()):
-                raise ValueError("the offer has no video track")
+                raise BadOffer("the offer has no video track")
             await pc.setLocalDescription(await pc.createAnswer())
+            if session.state == SessionState.CLOSED:
+                raise BadOffer("the session expired meanwhile")
         except Exception:
+            await pc.close()
             if not resumed:
-                await self._drop(session)
+                await session.close()
             raise
+        session.commit(pc)
+        if apply:
+            session.apply(offer.initial_parameters, offer.parameters_version)
+        await self.tasks.cancel(self._expiry.pop(session.id, None))
+        self.sessions[session.id] = session
         return session, resumed
 
     def _start_grace(self, session: MediaSession) -> None:
@@ -112,6 +137,7 @@ class SignalingConnection:
         self.id = uuid.uuid4().hex[:12]
         self.tasks = TaskOwner(f"signaling-{self.id}")
         self._send_lock = asyncio.Lock()
+        self._offers = 0
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -127,8 +153,14 @@ class SignalingConnection:
                 if event["type"] == "websocket.disconnect":
                     return
                 raw = event.get("text") if event.get("text") is not None else event.get("bytes")
-                await self.handle(raw or "")
-        except WebSocketDisconnect:
+                try:
+                    await self.handle(raw or "")
+                except (WebSocketDisconnect, OSError, RuntimeError):
+                    raise
+                except Exception:  # a bug must not drop the socket without a close frame
+                    logger.exception("signaling message failed")
+                    await self.send(protocol.error(None, "internal error", "internal"))
+        except (WebSocketDisconnect, OSError, RuntimeError):
             return
         finally:
             await self.tasks.close()
@@ -147,8 +179,12 @@ class SignalingConnection:
                 {"type": "ice_servers", "request_id": msg.request_id, "ice_servers": servers}
             )
         elif isinstance(msg, protocol.Offer):
+            if self._offers >= MAX_PENDING_OFFERS:
+                await self.send(protocol.error(msg.request_id, "too many offers at once", "busy"))
+                return
             # Offers take a while (ICE gathering); keep answering pings meanwhile.
-            self.tasks.spawn(self._answer(msg), f"offer-{msg.request_id}")
+            self._offers += 1
+            self.tasks.spawn(self._answer(msg), "offer")
         elif isinstance(msg, protocol.IceCandidate):
             await self._add_candidate(msg)
 
@@ -158,12 +194,19 @@ class SignalingConnection:
         except ParameterError as exc:
             await self.send(protocol.error(offer.request_id, f"bad initialParameters: {exc}"))
             return
+        except ResumeDenied as exc:
+            await self.send(protocol.error(offer.request_id, str(exc), "resume_denied"))
+            return
         except Exception as exc:
             logger.warning("offer failed: %s", exc)
             await self.send(protocol.error(offer.request_id, f"could not accept offer: {exc}"))
             return
+        finally:
+            self._offers -= 1
         local = session.pc.localDescription
-        await self.send(protocol.answer(offer.request_id, local.sdp, session.id, resumed))
+        await self.send(
+            protocol.answer(offer.request_id, local.sdp, session.id, resumed, session.resume_secret)
+        )
 
     async def _add_candidate(self, msg: protocol.IceCandidate) -> None:
         # aiortc gathers all candidates before answering, so trickled ones are optional.
@@ -235,10 +278,15 @@ def create_worker_app(settings: WorkerSettings) -> FastAPI:
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
-        token = _bearer(websocket.headers.get("authorization")) or websocket.query_params.get(
-            "token"
-        )
+        # The header only: a URL ends up in access logs and proxies' logs.
+        token = _bearer(websocket.headers.get("authorization"))
         await websocket.accept()
+        if "token" in websocket.query_params:
+            await websocket.close(
+                protocol.AUTH_FAILED_CLOSE_CODE,
+                "token in the URL refused: send it as 'Authorization: Bearer <token>'",
+            )
+            return
         if not worker.check_token(token):
             reason = "invalid token" if token else "missing token"
             await websocket.close(

@@ -8,7 +8,9 @@ period, so an offer with ``resume_session_id`` re-attaches its pipeline and para
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import secrets
 import time
 import uuid
 from concurrent.futures import Executor
@@ -65,6 +67,8 @@ class ProcessedTrack(MediaStreamTrack):
 class MediaSession:
     def __init__(self, pipelines: dict[str, Pipeline], executor: Executor) -> None:
         self.id = uuid.uuid4().hex[:12]
+        # Given only to the studio that made the session (in its answer); a resume needs it.
+        self.resume_secret = secrets.token_urlsafe(24)
         self.state = SessionState.CONNECTING
         self.input = FrameSlot("worker.in")
         self.frames_out = 0
@@ -85,19 +89,28 @@ class MediaSession:
     def frames_in(self) -> int:
         return self.input.seq
 
+    def owns(self, secret: str | None) -> bool:
+        return secret is not None and hmac.compare_digest(
+            secret.encode(), self.resume_secret.encode()
+        )
+
     # --- parameters ---
-    def apply(self, parameters: dict[str, Any], version: int) -> None:
-        """Apply a full parameter set; the previous one stays on error."""
-        if version < self.version:
-            return  # stale: a newer set was applied already
+    def check(self, parameters: dict[str, Any]) -> tuple[Pipeline, PipelineParams]:
+        """The pipeline and parameters a set resolves to, or ParameterError; changes nothing."""
         try:
-            self._pipeline, self._params = resolve(self._pipelines, parameters)
+            return resolve(self._pipelines, parameters)
         except UnknownPipeline as exc:
             raise ParameterError(exc.message) from None
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "parameters"
             raise ParameterError(f"{where}: {err['msg']}") from None
+
+    def apply(self, parameters: dict[str, Any], version: int) -> None:
+        """Apply a full parameter set; the previous one stays on error."""
+        if version < self.version:
+            return  # stale: a newer set was applied already
+        self._pipeline, self._params = self.check(parameters)
         self.parameters = dict(parameters)
         self.version = version
         logger.info("session %s: parameters v%d (%s)", self.id, version, self._pipeline.name)
@@ -122,13 +135,9 @@ class MediaSession:
         return out
 
     def attach(self, pc: RTCPeerConnection) -> None:
-        """Bind a (new) peer connection to this session, before the answer is made."""
-        old = self.pc
-        self.pc = pc
-        if old is not None:
-            self.resumes += 1
-            self._tasks.spawn(old.close(), "close-old-pc")
-        self.state = SessionState.CONNECTING
+        """Bind a new peer connection's events to this session, before the offer is set.
+        The session keeps its current one until ``commit``: an offer that fails leaves
+        it untouched."""
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -153,6 +162,15 @@ class MediaSession:
                 self.state = SessionState.WARM
                 if self.on_lost:
                     self.on_lost(self)
+
+    def commit(self, pc: RTCPeerConnection) -> None:
+        """The offer on ``pc`` succeeded: it replaces the session's peer connection."""
+        old = self.pc
+        self.pc = pc
+        if old is not None:
+            self.resumes += 1
+            self._tasks.spawn(old.close(), "close-old-pc")
+        self.state = SessionState.CONNECTING
 
     def _bind_channel(self, channel: RTCDataChannel) -> None:
         def send(message: BaseModel) -> None:

@@ -12,14 +12,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiortc import MediaStreamTrack
 
 from tether.client import signaling as sig
 from tether.client.signaling import SignalingClient, SignalingError
-from tether.client.worker_peer import WorkerPeer
+from tether.client.worker_peer import Resume, WorkerPeer
 from tether.clock import Clock
 from tether.forwarding import ForwardTrack
 from tether.media import FrameSlot
@@ -29,14 +28,6 @@ from tether.studio.parameters import ParameterStore
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Resume:
-    """What resumes the worker's warm session: its id (and the secret it gave us)."""
-
-    session_id: str
-    secret: str | None = None
 
 
 class Connector:
@@ -183,11 +174,11 @@ class Connector:
             self.signaling,
             offered.parameters,
             offered.version,
-            resume_session_id=resume.session_id if resume else None,
+            resume=resume,
             wait_s=self.timing.offer_timeout_s + self._signaling_rtt_s,
         )
         if peer.session_id:
-            self._resume = Resume(peer.session_id, peer.answer.get("resume_secret"))
+            self._resume = peer.resume
         self._set_stage("ice")
         if not await peer.wait_connected(self.timing.ice_timeout_s):
             raise SignalingError(
