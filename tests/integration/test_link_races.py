@@ -95,22 +95,22 @@ async def test_parameters_posted_while_offering_are_applied_at_their_version(
 
         async def post_many(prefix: str, count: int = 6) -> None:
             for i in range(count):
-                r = await rig.http.post("/api/v1/parameters", json={"note": f"{prefix}{i}"})
-                assert r.status_code == 200
+                r = await rig.http.post("/api/v1/parameters", json={"prompt": f"{prefix}{i}"})
+                assert r.status_code == 200, r.text
                 await asyncio.sleep(0.05)  # spread over the time the worker media is built
 
         # The offer answers at once; the worker media is built after it, while these
         # posts land. Then nothing more is posted: the last one must not be lost.
         client = rig.client()
-        await client.start({"pipeline": "gray"})
+        await client.start({"pipeline": "tint"})
         await post_many("a", count=2)
         session = await wait_until(rig.worker_in_sync, 12, "worker holds the latest parameters")
-        assert session["parameters"]["note"] == "a1"
+        assert session["parameters"]["prompt"] == "a1"
         # The same while a reconnect after a drop builds the media again.
         drop = rig.http.post("/api/v1/cloud/debug/disconnect-webrtc")
         await asyncio.gather(drop, post_many("b"))
         session = await wait_until(rig.worker_in_sync, 15, "worker holds the latest after drop")
-        assert session["parameters"]["note"] == "b5"
+        assert session["parameters"]["prompt"] == "b5"
         # the heartbeat answers on its own channel
         await wait_until(lambda: _rtt(rig), 5, "a heartbeat round trip in the status")
     finally:
@@ -125,7 +125,8 @@ async def test_stop_then_start_within_grace_never_resumes_old_parameters(
         first = rig.client()
         await first.start({"pipeline": "gray"})
         for i in range(3):
-            await rig.http.post("/api/v1/parameters", json={"pipeline": "gray", "n": i})
+            r = await rig.http.post("/api/v1/parameters", json={"pipeline": "gray"})
+            assert r.status_code == 200, r.text
         await wait_until(rig.worker_in_sync, 12, "gray applied")
         await wait_until(lambda: _gray(first.sink.last_rgb), 10, "gray frames")
         assert (await rig.http.post("/api/v1/webrtc/stop")).status_code == 200

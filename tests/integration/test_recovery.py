@@ -195,16 +195,16 @@ async def test_worker_gone_for_good_fails_then_retry_recovers(services: Services
 async def test_failed_link_recovers_by_itself_when_the_worker_returns(services: Services) -> None:
     env = {"TETHER_RECONNECT_DELAYS": "0,0.3,0.3", "TETHER_FAILED_PROBE_S": "1"}
     async with streaming(services, **env) as s:
-        v = await s.set_params(pipeline="gray", note="before")
+        v = await s.set_params(pipeline="tint", prompt="green before", strength=1.0)
         s.worker.stop(signal.SIGKILL)
         status = await s.wait_state("failed", 20)
         assert "will keep trying" in status["error"] and status["failed_probing"] is True
-        v = await s.set_params(note="while failed")
+        v = await s.set_params(prompt="green while failed")
         services.restart(s.worker)  # and nobody presses Retry
         status = await s.wait_state("connected", 15)
         await s.frames_flow()
         session = await s.worker_session()
-        assert session["parameters"]["note"] == "while failed"
+        assert session["parameters"]["prompt"] == "green while failed"
         assert session["parameters_version"] == v
         assert status["stats"]["reconnects"] >= 1
 
