@@ -49,13 +49,29 @@ IceHosts = Annotated[
 ]
 
 
-def _setup_logging(level: str) -> None:
+# Polled or per-keystroke requests: an access-log line each is noise (kept at debug).
+_QUIET_PATHS = ("/api/v1/parameters", "/api/v1/cloud/status", "/health")
+
+
+class _QuietAccess(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) == 5 and str(args[2]).split("?")[0] in _QUIET_PATHS:
+            return int(args[4]) >= 400 or logging.getLogger("uvicorn.access").isEnabledFor(
+                logging.DEBUG
+            )
+        return True
+
+
+def _setup_logging(level: str, process: str) -> None:
+    """Every line says which process wrote it: `tether up` interleaves studio and worker."""
     logging.basicConfig(
         level=level.upper(),
-        format="%(message)s",
+        format=f"{process:<6} %(message)s",
         datefmt="[%X]",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
+    logging.getLogger("uvicorn.access").addFilter(_QuietAccess())
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -112,7 +128,7 @@ def worker(
     """Run an inference worker (WebSocket signaling at /ws)."""
     from tether.worker.app import create_worker_app
 
-    _setup_logging(log_level)
+    _setup_logging(log_level, "worker")
     use_ice_hosts(resolve_ice_mode(ice_hosts, [host]))
     if token is None:
         logging.getLogger("tether").warning("no token set: any client may connect")
@@ -139,7 +155,7 @@ def studio(
     """Run the studio (HTTP API + web UI); connects at start when --worker is given."""
     from tether.studio.app import create_studio_app
 
-    _setup_logging(log_level)
+    _setup_logging(log_level, "studio")
     peers = [host] + ([host_of(worker)] if worker else [])
     use_ice_hosts(resolve_ice_mode(ice_hosts, peers))
     settings = _studio_settings(host=host, port=port, worker_url=worker, worker_token=token)
@@ -171,7 +187,7 @@ def up(
     from tether.runner import RunError, free_port, wait_healthy
     from tether.studio.app import create_studio_app
 
-    _setup_logging(log_level)
+    _setup_logging(log_level, "studio")
     use_ice_hosts(resolve_ice_mode("auto", [host]))
     worker_port = free_port()
     token = secrets.token_urlsafe(24)
@@ -213,25 +229,54 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
+async def _interruptible(job: Any) -> Any:
+    """Await ``job``; Ctrl-C cancels it (so it cleans up) and returns None."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = []
+    loop.add_signal_handler(signal.SIGINT, lambda: (interrupted.append(1), task.cancel()))
+    try:
+        return await job
+    except asyncio.CancelledError:
+        if interrupted:
+            return None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
 @app.command()
 def run(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="video file to process")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the result")],
-    pipeline: Annotated[str, typer.Option(envvar="TETHER_PIPELINE")] = "passthrough",
+    output: Annotated[
+        Path, typer.Option("-o", "--output", metavar="OUTPUT", help="where to write the result")
+    ],
+    pipeline: Annotated[
+        str, typer.Option(envvar="TETHER_PIPELINE", metavar="NAME")
+    ] = "passthrough",
     param: Annotated[
-        list[str] | None, typer.Option("--param", help="key=value, repeatable")
+        list[str] | None,
+        typer.Option("--param", metavar="KEY=VALUE", help="a pipeline parameter, repeatable"),
     ] = None,
-    worker: Annotated[str | None, typer.Option("--worker", envvar="TETHER_WORKER_URL")] = None,
-    token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN")] = None,
+    worker: Annotated[
+        str | None, typer.Option("--worker", envvar="TETHER_WORKER_URL", metavar="URL")
+    ] = None,
+    token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN", metavar="T")] = None,
     log_level: LogLevel = "warning",
 ) -> None:
-    """Stream a video file through a worker (embedded unless --worker) into OUTPUT."""
+    """Stream a video file through a worker (embedded unless --worker) into OUTPUT: every
+    frame exactly once, in order, with its original timestamps."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tether.client.signaling import SignalingError
-    from tether.runner import RunError, run_file
+    from tether.runner import RunError, check_paths, run_file
 
-    _setup_logging(log_level)
+    _setup_logging(log_level, "run")
+    try:
+        check_paths(input_path, output)
+    except RunError as exc:
+        raise _fail(str(exc)) from None
     use_ice_hosts(resolve_ice_mode("auto", [host_of(worker)] if worker else []))
     _apply_media_settings(StudioSettings())
     params = {**_parse_params(param or []), "pipeline": pipeline}
@@ -239,24 +284,30 @@ def run(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("in {task.fields[frames_in]}"),
         TimeElapsedColumn(),
         console=console,
+        transient=True,
     )
     with progress:
-        task = progress.add_task(f"{pipeline}", total=None, frames_in=0)
+        task = progress.add_task(f"{pipeline}", total=None)
 
         def on_progress(frames_in: int, frames_out: int, total: int | None) -> None:
-            progress.update(task, completed=frames_out, total=total, frames_in=frames_in)
+            progress.update(task, completed=frames_out, total=total)
 
         try:
-            result = asyncio.run(run_file(input_path, output, params, worker, token, on_progress))
+            job = run_file(input_path, output, params, worker, token, on_progress)
+            result = asyncio.run(_interruptible(job))
         except (RunError, SignalingError) as exc:
             progress.stop()
-            raise _fail(str(exc)) from None
+            raise _fail(str(exc), 1 if "pipeline failed" in str(exc) else 2) from None
+        if result is None:
+            progress.stop()
+            raise _fail(f"interrupted: nothing written to {output}", 130)
     console.print(
         f"frames in {result.frames_in}, out {result.frames_out}, "
-        f"{result.fps:.1f} fps, {result.seconds:.1f}s -> {result.output}"
+        f"dropped {result.dropped}, duplicated {result.duplicated}; "
+        f"duration {result.output_duration_s:.2f}s (input {result.input_duration_s:.2f}s); "
+        f"{result.fps:.1f} fps in {result.seconds:.1f}s -> {result.output}"
     )
 
 
