@@ -6,11 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import signal
-import subprocess
-import sys
 import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
@@ -163,14 +160,18 @@ def studio(
     _serve(create_studio_app(settings), host, port, log_level)
 
 
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _check_pipeline(worker_url: str, token: str, name: str) -> None:
+    """Refuse an unknown --pipeline at start, naming the ones the worker has."""
+    import httpx
+
+    from tether.pipelines import UnknownPipeline
+
+    reply = httpx.get(
+        f"{worker_url}/api/v1/pipelines", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    known = [p["name"] for p in reply.json()["pipelines"]]
+    if name not in known:
+        raise _fail(UnknownPipeline(name, known).message)
 
 
 @app.command()
@@ -178,42 +179,41 @@ def up(
     host: Annotated[str, typer.Option(envvar="TETHER_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="TETHER_PORT")] = 8000,
     pipeline: Annotated[
-        str | None, typer.Option(envvar="TETHER_PIPELINE", help="pipeline for new streams")
+        str | None,
+        typer.Option(envvar="TETHER_PIPELINE", metavar="NAME", help="the page's first pipeline"),
     ] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", envvar="TETHER_NO_BROWSER")] = False,
     log_level: LogLevel = "info",
 ) -> None:
-    """Studio plus an embedded worker on loopback: the default main job."""
-    from tether.runner import RunError, free_port, wait_healthy
+    """Studio plus an embedded worker on loopback (restarted if it dies): the main job."""
+    from tether.runner import RunError, free_port
     from tether.studio.app import create_studio_app
+    from tether.worker_process import WorkerProcess
 
     _setup_logging(log_level, "studio")
     use_ice_hosts(resolve_ice_mode("auto", [host]))
-    worker_port = free_port()
     token = secrets.token_urlsafe(24)
-    worker_url = f"http://127.0.0.1:{worker_port}"
-    env = {**os.environ, "TETHER_WORKER_TOKEN": token}  # not on the command line: ps shows that
-    cmd = [sys.executable, "-m", "tether", "worker", "--host", "127.0.0.1"]
-    cmd += ["--port", str(worker_port), "--parent-pid", str(os.getpid()), "--log-level", log_level]
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    worker = WorkerProcess(free_port(), token, log_level)
     try:
         try:
-            wait_healthy(worker_url, proc, deadline_s=30)
+            worker.start()
         except RunError as exc:
             raise _fail(f"the worker did not start: {exc}", 1) from None
+        if pipeline is not None:
+            _check_pipeline(worker.url, token, pipeline)
         settings = _studio_settings(
-            host=host, port=port, worker_url=worker_url, worker_token=token, pipeline=pipeline
+            host=host, port=port, worker_url=worker.url, worker_token=token, pipeline=pipeline
         )
         _apply_media_settings(settings)
         url = f"http://{host}:{port}/"
-        console.print(
-            f"[bold green]Tether studio[/bold green] at {url} (worker on port {worker_port})"
-        )
+        console.print(f"[bold green]Tether studio[/bold green] at {url}")
         if not no_browser:
             webbrowser.open(url)
-        _serve(create_studio_app(settings), host, port, log_level)
+        studio_app = create_studio_app(settings)
+        studio_app.state.on_retry = worker.restart_now  # Retry restarts a dead worker at once
+        _serve(studio_app, host, port, log_level)
     finally:
-        _stop_process(proc)
+        worker.stop()
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -265,8 +265,9 @@ def run(
     token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN", metavar="T")] = None,
     log_level: LogLevel = "warning",
 ) -> None:
-    """Stream a video file through a worker (embedded unless --worker) into OUTPUT: every
-    frame exactly once, in order, with its original timestamps."""
+    """Stream a video file through a worker into OUTPUT, every frame exactly once.
+
+    Frames keep their order and timestamps. The worker is embedded unless --worker."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tether.client.signaling import SignalingError
@@ -324,6 +325,28 @@ def status(
     raise typer.Exit(show_status(studio_url.rstrip("/"), watch, Console()))
 
 
+@app.command()
+def pipelines(
+    worker: Annotated[
+        str | None, typer.Option("--worker", envvar="TETHER_WORKER_URL", metavar="URL")
+    ] = None,
+    token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN", metavar="T")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """List the pipelines (built-in and plugins) and their parameters."""
+    from tether.pipeline_list import fetch_catalog, local_catalog, render_catalog
+
+    _setup_logging("warning", "tether")
+    try:
+        catalog = fetch_catalog(worker, token) if worker else local_catalog()
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(catalog, indent=2))
+    else:
+        Console().print(render_catalog(catalog))
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="print the version")] = False,
@@ -333,5 +356,24 @@ def _root(
         raise typer.Exit()
 
 
+def _plain_flags(command: Any) -> Any:
+    """Flags take no value, so their help shows none (typer prints `<bool>`)."""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    get_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    return command
+
+
 def main() -> None:
-    app()
+    _plain_flags(typer.main.get_command(app))()

@@ -105,6 +105,7 @@ def test_run_refuses_bad_output_and_params_in_one_line(
 
 
 FAILING_PLUGIN = """
+import numpy as np
 from tether.pipelines.base import PipelineParams
 
 class Params(PipelineParams):
