@@ -17,7 +17,9 @@ let defaultPipeline = "passthrough";
 let values = {};
 let lastStatus = null;
 // What only this page knows (see status.js).
-const view = { streaming: false, seenLive: false, everConnected: false, paramsRejected: null };
+const view = {
+  streaming: false, seenLive: false, framesBase: null, everConnected: false, paramsRejected: null,
+};
 
 function render() {
   if (lastStatus) renderStatus(el, lastStatus, lastStatus.reconnect_tries || 4, view);
@@ -93,6 +95,7 @@ $("start").onclick = async () => {
     const initial = { ...values, pipeline: $("pipeline").value || defaultPipeline };
     view.streaming = true;
     view.seenLive = false;
+    view.framesBase = null;
     render();
     await stream.start($("source").value, $("file").files[0], initial);
     $("stop").disabled = false;
@@ -142,8 +145,10 @@ function followStream(status) {
     $("stream-state").textContent = `This tab's stream was ${why}. Press Start to stream here.`;
     $("start").disabled = false;
     $("stop").disabled = true;
-  } else if (!status.fallback_active && status.state === "connected") {
-    view.seenLive = true;
+  } else if (view.framesBase === null) {
+    view.framesBase = status.stats?.frames_received ?? 0;
+  } else if (status.stats?.frames_received > view.framesBase && !status.fallback_active) {
+    view.seenLive = true; // this stream's processed frames are on screen
   }
 }
 
