@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
+AS_ROOT ?= $(shell test "$$(id -u)" = 0 && echo yes)
 
 .PHONY: up test lint bench clean chromium
 
@@ -26,7 +27,7 @@ up: $(RUNTIME)
 # The browser tests drive Debian's Chromium: installed here when we are root, else say how.
 chromium:
 	@test -x $(CHROMIUM) || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  if [ "$(AS_ROOT)" = yes ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else \
 	    echo "The browser tests need Chromium at $(CHROMIUM). Install it with:"; \
