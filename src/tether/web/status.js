@@ -19,7 +19,7 @@ function overlayFor(s, view) {
     return ["down", "Worker link down: no processed frame yet"];
   }
   if (s.pipeline_error && !s.fallback_active) {
-    return ["unprocessed", "Output is unprocessed: the pipeline fails on every frame"];
+    return ["unprocessed", "Output is unprocessed: the pipeline is failing"];
   }
   if (s.fallback_active) return [s.fallback_active, FALLBACK_TEXT[s.fallback_active] || ""];
   return null;
