@@ -69,7 +69,7 @@ async function loadPipelines() {
   const select = $("pipeline");
   if (!data.pipelines.length) {
     // Pipelines come from the worker: say so instead of an empty list.
-    const none = new Option("no worker: pipelines appear once connected", "");
+    const none = new Option("no worker: pipelines appear once connected", "", true, true);
     none.disabled = true;
     select.replaceChildren(none);
     return;
