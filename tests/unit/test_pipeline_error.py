@@ -32,7 +32,7 @@ async def test_failures_are_counted_reported_rate_limited_and_cleared() -> None:
     sent: list[dict] = []
     with ThreadPoolExecutor(1) as executor:
         session = MediaSession(pipelines, executor)
-        session._send = sent.append
+        session._send = lambda message: sent.append(message.model_dump())
         session.apply({"pipeline": "flaky"}, 1)
         frame = av.VideoFrame(32, 32, "yuv420p")
         for _ in range(5):
