@@ -319,7 +319,7 @@ def _check_pipeline(peer: WorkerPeer, index: int) -> None:
 
 async def _round_trip(peer: WorkerPeer, wait_s: float = 5.0) -> None:
     before = peer.last_pong_at
-    peer.send(protocol.heartbeat_ping(0, time.monotonic()))
+    peer.send(protocol.encode(protocol.HeartbeatPing(seq=0, t=time.monotonic())))
     deadline = time.monotonic() + wait_s
     while peer.last_pong_at == before and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
