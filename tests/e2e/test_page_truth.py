@@ -102,7 +102,7 @@ def test_sliders_step_exactly_as_the_schema_says(page: Page, services: Services)
         lambda: (
             httpx.get(f"{studio.url}/api/v1/parameters").json()["parameters"].get("gain") == 2.3
         ),
-        5,
+        15,
         "gain 2.3 exactly",
     )
 
