@@ -6,11 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import signal
-import subprocess
-import sys
 import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,15 +63,31 @@ IceHosts = Annotated[
 ]
 
 
-def _setup_logging(level: str) -> None:
+# Polled or per-keystroke requests: an access-log line each is noise (kept at debug).
+_QUIET_PATHS = ("/api/v1/parameters", "/api/v1/cloud/status", "/health")
+
+
+class _QuietAccess(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) == 5 and str(args[2]).split("?")[0] in _QUIET_PATHS:
+            return int(args[4]) >= 400 or logging.getLogger("uvicorn.access").isEnabledFor(
+                logging.DEBUG
+            )
+        return True
+
+
+def _setup_logging(level: str, process: str) -> None:
+    """Every line says which process wrote it: `tether up` interleaves studio and worker."""
     logging.basicConfig(
         level=level.upper(),
-        format="%(message)s",
+        format=f"{process:<6} %(message)s",
         datefmt="[%X]",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_redact)
+    logging.getLogger("uvicorn.access").addFilter(_QuietAccess())
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -163,7 +176,7 @@ def worker(
     from tether.worker.app import create_worker_app
     from tether.worker.guard import BACKLOG, connection_cap, guarded_protocol, raise_fd_limit
 
-    _setup_logging(log_level)
+    _setup_logging(log_level, "worker")
     token = _read_token(token, token_file)
     use_ice_hosts(resolve_ice_mode(ice_hosts, [host]))
     if token is None:
@@ -211,7 +224,7 @@ def studio(
     """Run the studio (HTTP API + web UI); connects at start when --worker is given."""
     from tether.studio.app import create_studio_app
 
-    _setup_logging(log_level)
+    _setup_logging(log_level, "studio")
     token = _read_token(token, token_file)
     peers = [host] + ([host_of(worker)] if worker else [])
     use_ice_hosts(resolve_ice_mode(ice_hosts, peers))
@@ -242,14 +255,18 @@ def _studio_token(settings: StudioSettings, scheme: str) -> None:
         _redact.add(settings.studio_token.get_secret_value())
 
 
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _check_pipeline(worker_url: str, token: str, name: str) -> None:
+    """Refuse an unknown --pipeline at start, naming the ones the worker has."""
+    import httpx
+
+    from tether.pipelines import UnknownPipeline
+
+    reply = httpx.get(
+        f"{worker_url}/api/v1/pipelines", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    known = [p["name"] for p in reply.json()["pipelines"]]
+    if name not in known:
+        raise _fail(UnknownPipeline(name, known).message)
 
 
 @app.command()
@@ -257,44 +274,43 @@ def up(
     host: Annotated[str, typer.Option(envvar="TETHER_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="TETHER_PORT")] = 8000,
     pipeline: Annotated[
-        str | None, typer.Option(envvar="TETHER_PIPELINE", help="pipeline for new streams")
+        str | None,
+        typer.Option(envvar="TETHER_PIPELINE", metavar="NAME", help="the page's first pipeline"),
     ] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", envvar="TETHER_NO_BROWSER")] = False,
     log_level: LogLevel = "info",
 ) -> None:
-    """Studio plus an embedded worker on loopback: the default main job."""
-    from tether.runner import RunError, free_port, wait_healthy
+    """Studio plus an embedded worker on loopback (restarted if it dies): the main job."""
+    from tether.runner import RunError, free_port
     from tether.studio.app import create_studio_app
+    from tether.worker_process import WorkerProcess
 
-    _setup_logging(log_level)
+    _setup_logging(log_level, "studio")
     use_ice_hosts(resolve_ice_mode("auto", [host]))
-    worker_port = free_port()
     token = secrets.token_urlsafe(24)
-    worker_url = f"http://127.0.0.1:{worker_port}"
-    env = {**os.environ, "TETHER_WORKER_TOKEN": token}  # not on the command line: ps shows that
-    cmd = [sys.executable, "-m", "tether", "worker", "--host", "127.0.0.1"]
-    cmd += ["--port", str(worker_port), "--parent-pid", str(os.getpid()), "--log-level", log_level]
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    worker = WorkerProcess(free_port(), token, log_level)
     try:
         try:
-            wait_healthy(worker_url, proc, deadline_s=30)
+            worker.start()
         except RunError as exc:
             raise _fail(f"the worker did not start: {exc}", 1) from None
+        if pipeline is not None:
+            _check_pipeline(worker.url, token, pipeline)
         settings = _studio_settings(
-            host=host, port=port, worker_url=worker_url, worker_token=token, pipeline=pipeline
+            host=host, port=port, worker_url=worker.url, worker_token=token, pipeline=pipeline
         )
         _apply_media_settings(settings)
         _redact.add(token)
         _studio_token(settings, "http")
         url = f"http://{host}:{port}/"
-        console.print(
-            f"[bold green]Tether studio[/bold green] at {url} (worker on port {worker_port})"
-        )
+        console.print(f"[bold green]Tether studio[/bold green] at {url}")
         if not no_browser:
             webbrowser.open(url)
-        _serve(create_studio_app(settings), host, port, log_level)
+        studio_app = create_studio_app(settings)
+        studio_app.state.on_retry = worker.restart_now  # Retry restarts a dead worker at once
+        _serve(studio_app, host, port, log_level)
     finally:
-        _stop_process(proc)
+        worker.stop()
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -310,26 +326,56 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
+async def _interruptible(job: Any) -> Any:
+    """Await ``job``; Ctrl-C cancels it (so it cleans up) and returns None."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = []
+    loop.add_signal_handler(signal.SIGINT, lambda: (interrupted.append(1), task.cancel()))
+    try:
+        return await job
+    except asyncio.CancelledError:
+        if interrupted:
+            return None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
 @app.command()
 def run(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="video file to process")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the result")],
-    pipeline: Annotated[str, typer.Option(envvar="TETHER_PIPELINE")] = "passthrough",
+    output: Annotated[
+        Path, typer.Option("-o", "--output", metavar="OUTPUT", help="where to write the result")
+    ],
+    pipeline: Annotated[
+        str, typer.Option(envvar="TETHER_PIPELINE", metavar="NAME")
+    ] = "passthrough",
     param: Annotated[
-        list[str] | None, typer.Option("--param", help="key=value, repeatable")
+        list[str] | None,
+        typer.Option("--param", metavar="KEY=VALUE", help="a pipeline parameter, repeatable"),
     ] = None,
-    worker: Annotated[str | None, typer.Option("--worker", envvar="TETHER_WORKER_URL")] = None,
-    token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN")] = None,
+    worker: Annotated[
+        str | None, typer.Option("--worker", envvar="TETHER_WORKER_URL", metavar="URL")
+    ] = None,
+    token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN", metavar="T")] = None,
     log_level: LogLevel = "warning",
 ) -> None:
-    """Stream a video file through a worker (embedded unless --worker) into OUTPUT."""
+    """Stream a video file through a worker into OUTPUT, every frame exactly once.
+
+    Frames keep their order and timestamps. The worker is embedded unless --worker."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tether.client.signaling import SignalingError
-    from tether.runner import RunError, run_file
+    from tether.runner import RunError, check_paths, run_file
 
-    _setup_logging(log_level)
+    _setup_logging(log_level, "run")
     _redact.add(token)
+    try:
+        check_paths(input_path, output)
+    except RunError as exc:
+        raise _fail(str(exc)) from None
     use_ice_hosts(resolve_ice_mode("auto", [host_of(worker)] if worker else []))
     _apply_media_settings(StudioSettings())
     params = {**_parse_params(param or []), "pipeline": pipeline}
@@ -337,24 +383,30 @@ def run(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("in {task.fields[frames_in]}"),
         TimeElapsedColumn(),
         console=console,
+        transient=True,
     )
     with progress:
-        task = progress.add_task(f"{pipeline}", total=None, frames_in=0)
+        task = progress.add_task(f"{pipeline}", total=None)
 
         def on_progress(frames_in: int, frames_out: int, total: int | None) -> None:
-            progress.update(task, completed=frames_out, total=total, frames_in=frames_in)
+            progress.update(task, completed=frames_out, total=total)
 
         try:
-            result = asyncio.run(run_file(input_path, output, params, worker, token, on_progress))
+            job = run_file(input_path, output, params, worker, token, on_progress)
+            result = asyncio.run(_interruptible(job))
         except (RunError, SignalingError) as exc:
             progress.stop()
-            raise _fail(str(exc)) from None
+            raise _fail(str(exc), 1 if "pipeline failed" in str(exc) else 2) from None
+        if result is None:
+            progress.stop()
+            raise _fail(f"interrupted: nothing written to {output}", 130)
     console.print(
         f"frames in {result.frames_in}, out {result.frames_out}, "
-        f"{result.fps:.1f} fps, {result.seconds:.1f}s -> {result.output}"
+        f"dropped {result.dropped}, duplicated {result.duplicated}; "
+        f"duration {result.output_duration_s:.2f}s (input {result.input_duration_s:.2f}s); "
+        f"{result.fps:.1f} fps in {result.seconds:.1f}s -> {result.output}"
     )
 
 
@@ -373,6 +425,28 @@ def status(
     raise typer.Exit(show_status(studio_url.rstrip("/"), watch, Console(), secret))
 
 
+@app.command()
+def pipelines(
+    worker: Annotated[
+        str | None, typer.Option("--worker", envvar="TETHER_WORKER_URL", metavar="URL")
+    ] = None,
+    token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN", metavar="T")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """List the pipelines (built-in and plugins) and their parameters."""
+    from tether.pipeline_list import fetch_catalog, local_catalog, render_catalog
+
+    _setup_logging("warning", "tether")
+    try:
+        catalog = fetch_catalog(worker, token) if worker else local_catalog()
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(catalog, indent=2))
+    else:
+        Console().print(render_catalog(catalog))
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="print the version")] = False,
@@ -382,5 +456,24 @@ def _root(
         raise typer.Exit()
 
 
+def _plain_flags(command: Any) -> Any:
+    """Flags take no value, so their help shows none (typer prints `<bool>`)."""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    get_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    return command
+
+
 def main() -> None:
-    app()
+    _plain_flags(typer.main.get_command(app))()

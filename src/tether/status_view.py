@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -36,6 +37,8 @@ def render(status: dict[str, Any]) -> Table:
             "parameters",
             f"v{status.get('params_version')} (worker has v{status.get('params_acked_version')})",
         ),
+        ("parameters rejected", status.get("params_error") or "-"),
+        ("pipeline error", status.get("pipeline_error") or "-"),
         ("fallback showing", status.get("fallback_active") or "-"),
         ("last outage", _seconds(status.get("last_outage_s"))),
     ]
@@ -54,6 +57,21 @@ def render(status: dict[str, Any]) -> Table:
     return table
 
 
+def one_line(status: dict[str, Any]) -> str:
+    """The link in one line, for logs and pipes: what changed, not the fps."""
+    parts = [f"state={status.get('state')}", f"worker={status.get('worker_url') or '-'}"]
+    parts.append(f"media={'up' if status.get('webrtc_connected') else 'down'}")
+    if status.get("reconnect_attempt"):
+        parts.append(f"attempt={status['reconnect_attempt']}")
+    parts.append(f"params=v{status.get('params_version')}/v{status.get('params_acked_version')}")
+    for key in ("error", "params_error", "pipeline_error", "fallback_active"):
+        if status.get(key):
+            parts.append(
+                f"{key}={status[key]!r}" if " " in str(status[key]) else f"{key}={status[key]}"
+            )
+    return " ".join(parts)
+
+
 def _seconds(value: Any) -> str:
     return f"{value:.1f} s" if isinstance(value, int | float) else "-"
 
@@ -66,16 +84,22 @@ def show_status(studio_url: str, watch: bool, console: Console, token: str | Non
             response.raise_for_status()
             console.print(render(response.json()))
             return 0
-        with (
-            Live(console=console, auto_refresh=False) as live,
-            httpx.stream(
-                "GET", f"{studio_url}/api/v1/cloud/events", headers=headers, timeout=None
-            ) as response,
-        ):
+        with httpx.stream(
+            "GET", f"{studio_url}/api/v1/cloud/events", headers=headers, timeout=None
+        ) as response:
             response.raise_for_status()
-            for line in response.iter_lines():
-                if line.startswith("data: "):
-                    live.update(render(json.loads(line[6:])), refresh=True)
+            statuses = (json.loads(x[6:]) for x in response.iter_lines() if x.startswith("data: "))
+            if not console.is_terminal:
+                # Piped: one line per change, flushed at once.
+                last = None
+                for status in statuses:
+                    if (line := one_line(status)) != last:
+                        print(time.strftime("%H:%M:%S"), line, flush=True)
+                        last = line
+                return 0
+            with Live(console=console, auto_refresh=False) as live:
+                for status in statuses:
+                    live.update(render(status), refresh=True)
     except KeyboardInterrupt:
         return 0
     except httpx.HTTPError as exc:

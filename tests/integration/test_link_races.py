@@ -124,7 +124,7 @@ async def test_stop_then_start_within_grace_never_resumes_old_parameters(
     try:
         first = rig.client()
         await first.start({"pipeline": "gray"})
-        for i in range(3):
+        for _ in range(3):
             r = await rig.http.post("/api/v1/parameters", json={"pipeline": "gray"})
             assert r.status_code == 200, r.text
         await wait_until(rig.worker_in_sync, 12, "gray applied")

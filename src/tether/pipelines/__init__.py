@@ -36,6 +36,7 @@ def _instantiate(obj: Any) -> Pipeline:
 def load_pipelines() -> dict[str, Pipeline]:
     """Every available pipeline by name. A broken plugin is logged and skipped."""
     pipelines: dict[str, Pipeline] = {cls.name: cls() for cls in BUILTINS}
+    plugins: list[str] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             pipeline = _instantiate(ep.load())
@@ -45,6 +46,10 @@ def load_pipelines() -> dict[str, Pipeline]:
         if pipeline.name in pipelines:
             logger.warning("pipeline plugin %r overrides %r", ep.value, pipeline.name)
         pipelines[pipeline.name] = pipeline
+        plugins.append(f"{pipeline.name} ({ep.value})")
+    logger.info(
+        "pipelines: %s; plugins: %s", ", ".join(pipelines), ", ".join(plugins) or "none installed"
+    )
     return pipelines
 
 

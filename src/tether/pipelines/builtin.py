@@ -48,7 +48,9 @@ class Invert:
 
 
 class EdgesParams(PipelineParams):
-    gain: float = Field(default=2.0, ge=0.1, le=10.0, description="Edge brightness multiplier")
+    gain: float = Field(
+        default=2.0, ge=0.1, le=10.0, multiple_of=0.1, description="Edge brightness multiplier"
+    )
 
 
 class Edges:
@@ -102,7 +104,9 @@ def hue_for_prompt(prompt: str) -> float:
 
 class TintParams(PipelineParams):
     prompt: str = Field(default="ocean blue", max_length=500, description="Words naming a colour")
-    strength: float = Field(default=0.5, ge=0.0, le=1.0, description="0 = original, 1 = full tint")
+    strength: float = Field(
+        default=0.5, ge=0.0, le=1.0, multiple_of=0.05, description="0 = original, 1 = full tint"
+    )
 
 
 class Tint:

@@ -128,6 +128,8 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
 
     @app.post("/api/v1/cloud/reconnect")
     async def reconnect() -> dict[str, Any]:
+        if (restart := getattr(app.state, "on_retry", None)) is not None:
+            restart()  # `tether up`: a dead worker of its own starts again now
         try:
             await studio.link.reconnect()
         except NotConnected as exc:
@@ -207,7 +209,11 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
 
     @app.get("/api/v1/pipelines")
     async def pipelines() -> dict[str, Any]:
-        return {"pipelines": studio.known_pipelines(), "worker_url": studio.link.worker_url}
+        return {
+            "pipelines": studio.known_pipelines(),
+            "worker_url": studio.link.worker_url,
+            "default": settings.pipeline or "passthrough",
+        }
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

@@ -14,6 +14,8 @@ export async function call(method, path, body) {
 export const api = {
   status: () => call("GET", "/api/v1/cloud/status"),
   reconnect: () => call("POST", "/api/v1/cloud/reconnect"),
+  connect: (body) => call("POST", "/api/v1/cloud/connect", body),
+  disconnect: () => call("POST", "/api/v1/cloud/disconnect"),
   simulateDrop: () => call("POST", "/api/v1/cloud/debug/disconnect-webrtc"),
   pipelines: () => call("GET", "/api/v1/pipelines"),
   parameters: () => call("GET", "/api/v1/parameters"),

@@ -9,13 +9,24 @@ const el = {
   badge: $("badge"), quality: $("quality"), worker: $("worker"), banner: $("banner"), bannerText: $("banner-text"),
   retry: $("retry"), simulateDrop: $("simulate-drop"), overlay: $("overlay"),
   paramsIndicator: $("params-indicator"), stats: $("stats"), timeline: $("timeline"),
+  pipelineError: $("pipeline-error"),
 };
 
 let pipelines = [];
+let defaultPipeline = "passthrough";
 let values = {};
 let lastStatus = null;
+// What only this page knows (see status.js).
+const view = {
+  streaming: false, seenLive: false, framesBase: null, everConnected: false, paramsRejected: null,
+};
+
+function render() {
+  if (lastStatus) renderStatus(el, lastStatus, lastStatus.reconnect_tries || 4, view);
+}
 
 const stream = new Stream($("input"), $("output"), async (state) => {
+  view.streaming = stream.running;
   let text = state === "stopped" ? "" : `stream ${state}`;
   if (state === "closed" || state === "failed") {
     // e.g. another client took over the studio's one stream
@@ -35,23 +46,36 @@ function currentPipeline() {
   return pipelines.find((p) => p.name === $("pipeline").value);
 }
 
+async function setParameters(changes) {
+  try {
+    await api.setParameters(changes);
+    view.paramsRejected = null;
+  } catch (err) {
+    view.paramsRejected = `rejected: ${err.message}`; // names the field, e.g. "prompt: …"
+  }
+  render();
+}
+
 function drawControls() {
   renderControls($("param-controls"), currentPipeline(), values, async (name, value) => {
     values[name] = value;
-    try {
-      await api.setParameters({ [name]: value });
-    } catch (err) {
-      showError(err.message);
-    }
+    await setParameters({ [name]: value });
   });
 }
 
 async function loadPipelines() {
   const data = await api.pipelines();
-  if (!data.pipelines.length) return;
-  pipelines = data.pipelines;
+  defaultPipeline = data.default || defaultPipeline;
   const select = $("pipeline");
-  const chosen = values.pipeline || select.value || "passthrough";
+  if (!data.pipelines.length) {
+    // Pipelines come from the worker: say so instead of an empty list.
+    const none = new Option("no worker: pipelines appear once connected", "", true, true);
+    none.disabled = true;
+    select.replaceChildren(none);
+    return;
+  }
+  pipelines = data.pipelines;
+  const chosen = values.pipeline || select.value || defaultPipeline;
   select.replaceChildren(...pipelines.map((p) => new Option(p.name, p.name)));
   select.value = pipelines.some((p) => p.name === chosen) ? chosen : pipelines[0].name;
   drawControls();
@@ -68,7 +92,11 @@ $("source").onchange = () => { $("file").hidden = $("source").value !== "file"; 
 $("start").onclick = async () => {
   $("start").disabled = true;
   try {
-    const initial = { ...values, pipeline: $("pipeline").value || "passthrough" };
+    const initial = { ...values, pipeline: $("pipeline").value || defaultPipeline };
+    view.streaming = true;
+    view.seenLive = false;
+    view.framesBase = null;
+    render();
     await stream.start($("source").value, $("file").files[0], initial);
     $("stop").disabled = false;
   } catch (err) {
@@ -79,6 +107,8 @@ $("start").onclick = async () => {
 };
 $("stop").onclick = async () => {
   await stream.stop().catch((err) => showError(err.message));
+  view.streaming = false;
+  view.paramsRejected = null;
   values = {};
   drawControls();
   $("start").disabled = false;
@@ -86,16 +116,53 @@ $("stop").onclick = async () => {
 $("pipeline").onchange = async () => {
   values.pipeline = $("pipeline").value;
   drawControls();
-  await api.setParameters({ pipeline: values.pipeline }).catch((err) => showError(err.message));
+  await setParameters({ pipeline: values.pipeline });
 };
+$("connect-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const token = $("worker-token");
+  const body = { worker_url: $("worker-url").value.trim() };
+  if (token.value) body.token = token.value;
+  token.value = ""; // sent once, never kept or shown back
+  try {
+    await api.connect(body);
+  } catch (err) {
+    showError(`Could not connect: ${err.message}`);
+  }
+};
+$("disconnect").onclick = () => api.disconnect().catch((err) => showError(err.message));
 $("retry").onclick = () => api.reconnect().catch((err) => showError(err.message));
 $("simulate-drop").onclick = () => api.simulateDrop().catch((err) => showError(err.message));
+
+function followStream(status) {
+  if (!stream.running || !stream.sessionId) return;
+  if (status.stream_id !== stream.sessionId) {
+    // Another tab or client took over the studio's one stream (or stopped it).
+    const why = status.stream_id ? "taken over by another tab or client"
+      : status.previous_stream_reason || "ended";
+    stream.close();
+    view.streaming = false;
+    $("stream-state").textContent = `This tab's stream was ${why}. Press Start to stream here.`;
+    $("start").disabled = false;
+    $("stop").disabled = true;
+  } else if (view.framesBase === null) {
+    view.framesBase = status.stats?.frames_received ?? 0;
+  } else if (status.stats?.frames_received > view.framesBase && !status.fallback_active) {
+    view.seenLive = true; // this stream's processed frames are on screen
+  }
+}
 
 watchStatus((status) => {
   const wasConnected = lastStatus?.state === "connected";
   lastStatus = status;
   window.tetherStatus = status; // for tests and the curious
-  renderStatus(el, status, status.reconnect_tries || 4);
+  if (status.state === "connected" || (status.stats?.reconnects ?? 0) > 0) view.everConnected = true;
+  if (status.state === "idle" || status.state === "closing") view.everConnected = false;
+  followStream(status);
+  const url = $("worker-url");
+  if (document.activeElement !== url && status.worker_url) url.value = status.worker_url;
+  $("disconnect").disabled = status.state === "idle";
+  render();
   if (status.state === "connected" && (!wasConnected || !pipelines.length)) {
     loadPipelines().catch(() => {});
   }

@@ -1,4 +1,9 @@
 // Parameter controls generated from a pipeline's JSON schema (pydantic's).
+function decimals(step) {
+  const text = String(step);
+  return text.includes(".") ? text.split(".")[1].length : 0;
+}
+
 function labelFor(name, schema) {
   return schema.title || name.replace(/_/g, " ");
 }
@@ -24,15 +29,20 @@ function control(name, schema, value, onChange) {
   } else if (schema.type === "number" || schema.type === "integer") {
     input = document.createElement("input");
     const bounded = schema.minimum !== undefined && schema.maximum !== undefined;
-    input.type = bounded ? "range" : "number";
+    // Step exactly as the schema says (multipleOf); never a derived fraction of the range.
+    const step = schema.multipleOf ?? (schema.type === "integer" ? 1 : null);
+    input.type = bounded && step !== null ? "range" : "number";
     if (schema.minimum !== undefined) input.min = schema.minimum;
     if (schema.maximum !== undefined) input.max = schema.maximum;
-    input.step = schema.type === "integer" ? 1 : bounded ? (schema.maximum - schema.minimum) / 100 : "any";
+    input.step = step ?? "any";
+    const digits = step === null ? null : decimals(step);
+    const exact = (v) => (digits === null ? Number(v) : Number(Number(v).toFixed(digits)));
+    const show = (v) => (digits === null ? String(v) : Number(v).toFixed(digits));
     input.value = current ?? schema.minimum ?? 0;
     const shown = document.createElement("output");
-    shown.textContent = input.value;
-    input.oninput = () => { shown.textContent = input.value; };
-    input.onchange = () => onChange(name, Number(input.value));
+    shown.textContent = show(input.value);
+    input.oninput = () => { shown.textContent = show(input.value); };
+    input.onchange = () => onChange(name, exact(input.value));
     label.append(input, shown);
     input.name = name;
     return label;

@@ -5,9 +5,25 @@ const LABELS = {
 };
 const FALLBACK_TEXT = {
   hold: "Worker link down: showing the last processed frame",
-  passthrough: "Worker link down: showing your raw input",
+  passthrough: "Worker link down: showing your raw input (unprocessed)",
   black: "Worker link down: showing black",
 };
+
+// What the processed pane shows, in words: [kind, text] or null.
+function overlayFor(s, view) {
+  if (!view.streaming) return null;
+  if (!view.seenLive) {
+    if (s.state === "connected" || s.state === "connecting") {
+      return ["waiting", "Waiting for the first processed frame…"];
+    }
+    return ["down", "Worker link down: no processed frame yet"];
+  }
+  if (s.pipeline_error && !s.fallback_active) {
+    return ["unprocessed", "Output is unprocessed: the pipeline is failing"];
+  }
+  if (s.fallback_active) return [s.fallback_active, FALLBACK_TEXT[s.fallback_active] || ""];
+  return null;
+}
 
 let countdownTimer = null;
 
@@ -15,21 +31,23 @@ function fmtSeconds(s) {
   return s === null || s === undefined ? "–" : `${Number(s).toFixed(1)} s`;
 }
 
-export function renderStatus(el, s, tries) {
+// `view` holds what only the page knows: whether this tab streams, whether it has seen
+// processed frames yet, whether the link was ever up, a rejection of its last update.
+export function renderStatus(el, s, tries, view) {
   el.badge.textContent = LABELS[s.state] || s.state;
   el.badge.dataset.state = s.state;
   renderQuality(el, s.quality);
   el.worker.textContent = s.worker_url ? `worker ${s.worker_url}` : "no worker";
   el.simulateDrop.hidden = !s.debug;
-  renderBanner(el, s, tries);
-  el.overlay.hidden = !s.fallback_active;
-  el.overlay.textContent = FALLBACK_TEXT[s.fallback_active] || "";
-  el.overlay.dataset.fallback = s.fallback_active || "";
-  const pending = s.streaming && s.params_acked_version < s.params_version;
-  el.paramsIndicator.dataset.pending = String(pending);
-  el.paramsIndicator.textContent = s.params_version === 0 ? "" : pending
-    ? `parameters v${s.params_version} not yet on the worker (it has v${s.params_acked_version})`
-    : `parameters v${s.params_version} applied`;
+  renderBanner(el, s, tries, view);
+  const overlay = overlayFor(s, view);
+  el.overlay.hidden = overlay === null;
+  el.overlay.dataset.fallback = overlay ? overlay[0] : "";
+  el.overlay.textContent = overlay ? overlay[1] : "";
+  el.pipelineError.hidden = !s.pipeline_error;
+  el.pipelineError.textContent = s.pipeline_error
+    ? `Pipeline error: ${s.pipeline_error}. The output shows unprocessed frames.` : "";
+  renderParams(el.paramsIndicator, s, view);
   const st = s.stats || {};
   const rows = [
     ["fps in / out", `${st.fps_in ?? 0} / ${st.fps_out ?? 0}`],
@@ -68,7 +86,18 @@ function renderQuality(el, q) {
   el.quality.title = q.factor ? `link quality ${q.level}, limited by ${q.factor}` : "link quality";
 }
 
-function renderBanner(el, s, tries) {
+function renderParams(indicator, s, view) {
+  const pending = s.streaming && s.params_acked_version < s.params_version;
+  const rejected = view.paramsRejected || (pending && s.params_error
+    ? `parameters v${s.params_version} rejected by the worker: ${s.params_error}` : null);
+  indicator.dataset.pending = String(pending && !rejected);
+  indicator.dataset.error = String(Boolean(rejected));
+  indicator.textContent = rejected || (s.params_version === 0 ? "" : pending
+    ? `parameters v${s.params_version} not yet on the worker (it has v${s.params_acked_version})`
+    : `parameters v${s.params_version} applied`);
+}
+
+function renderBanner(el, s, tries, view) {
   clearInterval(countdownTimer);
   el.retry.hidden = s.state !== "failed";
   if (s.state === "reconnecting") {
@@ -89,7 +118,14 @@ function renderBanner(el, s, tries) {
   } else if (s.state === "failed") {
     el.banner.hidden = false;
     el.banner.dataset.kind = "failed";
-    el.bannerText.textContent = `Lost the worker: ${s.error || "unknown error"}`;
+    el.bannerText.textContent = view.everConnected
+      ? `Lost the worker: ${s.error || "unknown error"}`
+      : `Could not connect to the worker: ${s.error || "unknown error"}`;
+  } else if (s.state === "idle" && !s.worker_url) {
+    el.banner.hidden = false;
+    el.banner.dataset.kind = "idle";
+    el.bannerText.textContent = "Not connected to a worker: enter its URL and token above, "
+      + "then press Connect.";
   } else if (s.state === "connecting") {
     el.banner.hidden = false;
     el.banner.dataset.kind = "connecting";

@@ -76,6 +76,7 @@ export class Stream {
 
   async start(kind, file, initialParameters) {
     await this.close();
+    this.sessionId = null; // known once the studio answers
     this.source = await openSource(kind, file);
     this.inputEl.srcObject = this.source.stream;
     const pc = new RTCPeerConnection();

@@ -107,7 +107,12 @@ class Worker:
     def _start_grace(self, session: MediaSession) -> None:
         if session.id in self._expiry:
             return
-        logger.info("session %s lost; keeping it %.0fs", session.id, self.settings.session_grace_s)
+        # A Stop and a network loss look alike from here: say what we know, not "lost".
+        logger.info(
+            "session %s: peer connection ended; kept %.0fs for a resume",
+            session.id,
+            self.settings.session_grace_s,
+        )
         self._expiry[session.id] = self.tasks.spawn(self._expire(session), f"expire-{session.id}")
 
     async def _expire(self, session: MediaSession) -> None:

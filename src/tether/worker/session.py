@@ -72,8 +72,10 @@ class MediaSession:
         self.state = SessionState.CONNECTING
         self.input = FrameSlot("worker.in")
         self.frames_out = 0
-        self.process_errors = 0
-        self.last_error: str | None = None
+        self.pipeline_errors = 0  # frames the pipeline failed on, for the session's life
+        self.pipeline_error: str | None = None  # the last failure, while it is failing
+        self._error_sent_at: float | None = None
+        self._send: Any = None  # the data channel's send, once bound
         self.resumes = 0
         self.created_at = time.time()
         self.parameters: dict[str, Any] = {}
@@ -126,13 +128,37 @@ class MediaSession:
         try:
             out = await loop.run_in_executor(self._executor, _run, pipeline, params, frame)
         except Exception as exc:  # a pipeline bug must not stop the stream
-            self.process_errors += 1
-            self.last_error = f"{pipeline.name}: {exc}"
-            if self.process_errors == 1 or self.process_errors % 100 == 0:
-                logger.warning("session %s: pipeline failed: %s", self.id, exc)
-            out = frame
+            self._failed(f"{pipeline.name}: {type(exc).__name__}: {exc}")
+            out = frame  # the raw frame, and the client is told it is unprocessed
+        else:
+            self._recovered()
         self.frames_out += 1
         return out
+
+    def _failed(self, message: str) -> None:
+        self.pipeline_errors += 1
+        starting = self.pipeline_error is None
+        self.pipeline_error = message
+        if starting or self.pipeline_errors % 100 == 0:
+            logger.warning(
+                "session %s: pipeline failed (%d): %s", self.id, self.pipeline_errors, message
+            )
+        now = time.monotonic()
+        if starting or self._error_sent_at is None or now - self._error_sent_at >= 1.0:
+            self._error_sent_at = now
+            self._report()
+
+    def _recovered(self) -> None:
+        if self.pipeline_error is not None:
+            self.pipeline_error = None
+            logger.info("session %s: pipeline processes frames again", self.id)
+            self._report()
+
+    def _report(self) -> None:
+        if self._send is not None:
+            self._send(
+                protocol.PipelineError(count=self.pipeline_errors, message=self.pipeline_error)
+            )
 
     def attach(self, pc: RTCPeerConnection) -> None:
         """Bind a new peer connection's events to this session, before the offer is set.
@@ -177,9 +203,13 @@ class MediaSession:
             if channel.readyState == "open":
                 channel.send(protocol.encode(message))
 
+        self._send = send
+
         @channel.on("open")
         def on_open() -> None:
             send(protocol.ParametersAck(version=self.version))
+            if self.pipeline_error is not None:  # a resumed session that is still failing
+                self._report()
 
         if channel.readyState == "open":
             on_open()
@@ -224,8 +254,8 @@ class MediaSession:
             "parameters_version": self.version,
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
-            "process_errors": self.process_errors,
-            "last_error": self.last_error,
+            "pipeline_errors": self.pipeline_errors,
+            "pipeline_error": self.pipeline_error,
             "resumes": self.resumes,
             "created_at": self.created_at,
         }

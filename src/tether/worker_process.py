@@ -1,0 +1,98 @@
+"""`tether up`'s worker: a subprocess on a fixed loopback port, watched and restarted
+with backoff when it dies, so the studio's link heals by itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from tether.runner import RunError, wait_healthy
+
+logger = logging.getLogger(__name__)
+
+# Seconds before each restart of a worker that keeps dying; the last one repeats.
+RESTART_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# A worker that stayed up this long starts the schedule over when it dies.
+STABLE_AFTER_S = 30.0
+
+
+class WorkerProcess:
+    def __init__(self, port: int, token: str, log_level: str) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        # The token goes in the environment, not the command line: ps shows that.
+        self._env = {**os.environ, "TETHER_WORKER_TOKEN": token}
+        self._cmd = [sys.executable, "-m", "tether", "worker", "--host", "127.0.0.1"]
+        self._cmd += ["--port", str(port), "--parent-pid", str(os.getpid())]
+        self._cmd += ["--log-level", log_level]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, wait_s: float = 30) -> None:
+        """Start the worker and wait for it to answer; RunError if it does not."""
+        self._spawn()
+        assert self.proc is not None
+        wait_healthy(self.url, self.proc, wait_s)
+        self._thread = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+        self._thread.start()
+
+    def restart_now(self) -> None:
+        """The user pressed Retry: a worker waiting for its restart starts at once."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        with self._lock:
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self.proc = subprocess.Popen(self._cmd, env=self._env, start_new_session=True)
+
+    def _watch(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            proc = self.proc
+            assert proc is not None
+            started = time.monotonic()
+            code = proc.wait()  # also reaps it: no <defunct> left behind
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started > STABLE_AFTER_S:
+                failures = 0
+            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            failures += 1
+            logger.warning("the worker exited (code %s); restarting it in %.1fs", code, delay)
+            self._wake.clear()
+            self._wake.wait(delay)
+            self._spawn()
+            if self._stopping.is_set() or self.proc is None:
+                return
+            try:
+                wait_healthy(self.url, self.proc, 30)
+            except RunError as exc:
+                logger.warning("the restarted worker did not come up: %s", exc)
+                continue
+            self.restarts += 1
+            logger.info("worker restarted (restart %d)", self.restarts)
