@@ -37,6 +37,9 @@ class WorkerSettings(_Base):
     port: int = 8765
     token: SecretStr | None = Field(default=None, validation_alias="TETHER_WORKER_TOKEN")
     session_grace_s: float = Field(default=30.0, ge=0)
+    max_sessions: int = Field(default=1, ge=1)
+    # SIGTERM: stop taking sessions, tell studios to move, exit when they left or after this.
+    drain_s: float = Field(default=30.0, ge=0)
     # Exit when this process id is gone, so `tether up` never leaves an orphan worker.
     parent_pid: int | None = None
 

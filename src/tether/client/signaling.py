@@ -34,6 +34,14 @@ class NotAWorkerError(SignalingError):
     """Something answers at that URL, but it is not a Tether worker: retrying won't help."""
 
 
+class ErrorReply(SignalingError):
+    """The worker answered a request with an ``error``; ``code`` says which (e.g. ``busy``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"worker: {message}")
+        self.code = code
+
+
 def signaling_url(worker_url: str) -> str:
     """Accept http(s)://host:port, ws(s)://host:port or a full .../ws URL."""
     parts = urlsplit(worker_url.strip())
@@ -74,6 +82,8 @@ class SignalingClient:
         self.closed = asyncio.Event()
         self.close_reason = ""
         self.on_close: Callable[[str], None] | None = None
+        # Messages the worker sends unasked (e.g. ``draining``), not replies to a request.
+        self.on_notice: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def connection_id(self) -> str | None:
@@ -152,9 +162,13 @@ class SignalingClient:
                 except json.JSONDecodeError:
                     logger.warning("worker sent a message that is not JSON")
                     continue
+                if not isinstance(msg, dict):
+                    continue
                 future = self._pending.pop(str(msg.get("request_id")), None)
                 if future is not None and not future.done():
                     future.set_result(msg)
+                elif msg.get("request_id") is None and self.on_notice is not None:
+                    self.on_notice(msg)
             reason = _describe_close(self._ws.close_code, self._ws.close_reason or "")
         except ConnectionClosed as exc:
             rcvd = exc.rcvd
@@ -194,7 +208,7 @@ class SignalingClient:
         finally:
             self._pending.pop(request_id, None)
         if reply.get("type") == "error":
-            raise SignalingError(f"worker: {reply.get('message', 'error')}")
+            raise ErrorReply(str(reply.get("code", "error")), str(reply.get("message", "error")))
         return reply
 
     async def send_raw(self, text: str) -> None:

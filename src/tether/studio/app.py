@@ -17,9 +17,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from tether import __version__
-from tether.client.signaling import SignalingError, signaling_url
 from tether.config import StudioSettings
 from tether.media import Signal
+from tether.studio.fleet import parse_worker_specs
 from tether.studio.link import NotConnected
 from tether.studio.metrics import render_metrics
 from tether.studio.studio import Studio
@@ -103,12 +103,12 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
     @app.post("/api/v1/cloud/connect")
     async def connect(body: ConnectBody | None = None) -> dict[str, Any]:
         body = body or ConnectBody()
-        url = body.worker_url or studio.link.worker_url or settings.worker_url
+        url = body.worker_url or studio.link.target or settings.worker_url
         if not url:
             raise HTTPException(422, "no worker URL: give worker_url, or start with --worker")
         try:
-            signaling_url(url)
-        except SignalingError as exc:
+            parse_worker_specs([url])
+        except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         token = body.token
         if token is None and settings.worker_token is not None:

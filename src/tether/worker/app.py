@@ -9,7 +9,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,12 +17,14 @@ from typing import Any
 from aiortc import RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 from fastapi import FastAPI, Header, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 
 from tether import __version__, protocol
 from tether.config import WorkerSettings
 from tether.pipelines import describe, load_pipelines
 from tether.rtc import create_peer_connection
 from tether.tasks import TaskOwner
+from tether.worker.capacity import Capacity, Refused
 from tether.worker.session import MediaSession, ParameterError, SessionState
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ class Worker:
         self.sessions: dict[str, MediaSession] = {}
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline")
         self.tasks = TaskOwner("worker")
+        self.capacity = Capacity(settings.max_sessions)
+        self.connections: set[SignalingConnection] = set()
         self._expiry: dict[str, asyncio.Task[Any]] = {}
 
     def check_token(self, presented: str | None) -> bool:
@@ -51,20 +55,56 @@ class Worker:
     def pipeline_catalog(self) -> list[dict[str, Any]]:
         return [describe(p) for p in self.pipelines.values()]
 
-    async def open_session(self, offer: protocol.Offer) -> tuple[MediaSession, bool]:
-        """Make (or resume) a session for an offer; returns it and whether it resumed."""
+    def held(self, excluding_owner: str | None = None) -> int:
+        """Slots in use: sessions whose studio is attached (connecting or streaming)."""
+        live = (SessionState.CONNECTING, SessionState.ACTIVE)
+        return sum(
+            1
+            for s in self.sessions.values()
+            if s.state in live and (excluding_owner is None or s.owner != excluding_owner)
+        )
+
+    def _make_room(self, owner: str) -> None:
+        """A warm session keeps its slot only until someone else needs it: the oldest
+        warm sessions of other studios are let go to fit one more."""
+        warm = [
+            s for s in self.sessions.values() if s.state == SessionState.WARM and s.owner != owner
+        ]
+        excess = self.held(excluding_owner=owner) + len(warm) + 1 - self.capacity.max_sessions
+        for session in sorted(warm, key=lambda s: s.lost_at or 0.0)[: max(excess, 0)]:
+            logger.info("session %s let go: its slot is needed", session.id)
+            self.sessions.pop(session.id, None)
+            self.tasks.spawn(session.close(), f"evict-{session.id}")
+
+    def load(self) -> dict[str, Any]:
+        return self.capacity.load(self.held(), self.pipelines)
+
+    async def open_session(self, offer: protocol.Offer, owner: str) -> tuple[MediaSession, bool]:
+        """Make (or resume) a session for an offer; returns it and whether it resumed.
+
+        ``owner`` is the signaling connection: a studio runs one stream at a time, so
+        its new (not resuming) session replaces the ones it had, once the new one is
+        accepted. Raises Refused when the worker is full or draining."""
         session = self.sessions.get(offer.resume_session_id or "")
         resumed = session is not None and session.state != SessionState.CLOSED
+        # Decide and take the slot with no await in between: racing offers can't both win.
+        self.capacity.admit(self.held(excluding_owner=owner), resumed)
         if not resumed:
+            self._make_room(owner)
             session = MediaSession(self.pipelines, self.executor)
             session.on_lost = self._start_grace
+            self.sessions[session.id] = session
         assert session is not None
         if not resumed or offer.parameters_version >= session.version:
-            session.apply(offer.initial_parameters, offer.parameters_version)
+            try:
+                session.apply(offer.initial_parameters, offer.parameters_version)
+            except ParameterError:
+                if not resumed:
+                    await self._drop(session)
+                raise
         await self.tasks.cancel(self._expiry.pop(session.id, None))
         pc = create_peer_connection()
         session.attach(pc)
-        self.sessions[session.id] = session
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             if not any(t.kind == "video" for t in pc.getTransceivers()):
@@ -74,9 +114,15 @@ class Worker:
             if not resumed:
                 await self._drop(session)
             raise
+        session.owner = owner
+        for other in [s for s in self.sessions.values() if s.owner == owner and s is not session]:
+            await self._drop(other)
         return session, resumed
 
     def _start_grace(self, session: MediaSession) -> None:
+        if self.capacity.draining:  # nobody resumes on a draining worker
+            self.tasks.spawn(self._drop(session), f"drop-{session.id}")
+            return
         if session.id in self._expiry:
             return
         logger.info("session %s lost; keeping it %.0fs", session.id, self.settings.session_grace_s)
@@ -89,9 +135,41 @@ class Worker:
             logger.info("session %s expired", session.id)
             await self._drop(session)
 
+    async def drop_owned_by(self, owner: str) -> None:
+        for session in [s for s in self.sessions.values() if s.owner == owner]:
+            await self._drop(session)
+
     async def _drop(self, session: MediaSession) -> None:
         self.sessions.pop(session.id, None)
         await session.close()
+
+    # --- drain ---
+    def begin_drain(self) -> None:
+        """Take no new sessions, tell every studio to move, let go of warm sessions."""
+        if self.capacity.draining:
+            return
+        self.capacity.draining = True
+        logger.info(
+            "draining: %d streaming session(s), %.0fs deadline",
+            self.held(),
+            self.settings.drain_s,
+        )
+        for connection in list(self.connections):
+            connection.notify_draining(self.settings.drain_s)
+        for session in list(self.sessions.values()):
+            if session.state == SessionState.WARM:
+                self.tasks.spawn(self._drop(session), f"drop-{session.id}")
+
+    async def drained(self) -> None:
+        """Return once no studio streams here any more, or at the drain deadline."""
+        deadline = time.monotonic() + self.settings.drain_s
+        while self.held() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        left = self.held()
+        if left:
+            logger.warning("drain deadline reached with %d session(s) still streaming", left)
+        else:
+            logger.info("drained: no session left")
 
     async def close(self) -> None:
         await self.tasks.close()
@@ -114,10 +192,17 @@ class SignalingConnection:
         async with self._send_lock:
             await self.websocket.send_text(protocol.json_dumps(message))
 
+    def notify_draining(self, deadline_s: float) -> None:
+        message = {"type": "draining", "deadline_s": deadline_s}
+        self.tasks.spawn(self.send(message), "draining")
+
     async def run(self) -> None:
         await self.send(
             protocol.ready(self.id, self.worker.instance_id, self.worker.pipeline_catalog())
         )
+        self.worker.connections.add(self)
+        if self.worker.capacity.draining:
+            self.notify_draining(self.worker.settings.drain_s)
         try:
             while True:
                 event = await self.websocket.receive()
@@ -128,7 +213,11 @@ class SignalingConnection:
         except WebSocketDisconnect:
             return
         finally:
+            self.worker.connections.discard(self)
             await self.tasks.close()
+            if self.worker.capacity.draining:
+                # Its studio has gone (moved, or died): nothing will resume here.
+                await self.worker.drop_owned_by(self.id)
 
     async def handle(self, raw: str | bytes) -> None:
         try:
@@ -150,7 +239,10 @@ class SignalingConnection:
 
     async def _answer(self, offer: protocol.Offer) -> None:
         try:
-            session, resumed = await self.worker.open_session(offer)
+            session, resumed = await self.worker.open_session(offer, self.id)
+        except Refused as exc:
+            await self.send(protocol.error(offer.request_id, str(exc), exc.code))
+            return
         except ParameterError as exc:
             await self.send(protocol.error(offer.request_id, f"bad initialParameters: {exc}"))
             return
@@ -199,6 +291,17 @@ def create_worker_app(settings: WorkerSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.parent_pid:
             worker.tasks.spawn(_exit_with_parent(settings.parent_pid), "parent-watch")
+        loop = asyncio.get_running_loop()
+
+        async def drain_then(exit_now: Callable[[], None]) -> None:
+            worker.begin_drain()
+            await worker.drained()
+            exit_now()
+
+        # The server calls this on SIGTERM, from its signal handler: drain, then exit.
+        app.state.request_drain = lambda exit_now: loop.call_soon_threadsafe(
+            lambda: worker.tasks.spawn(drain_then(exit_now), "drain")
+        )
         yield
         await worker.close()
 
@@ -223,6 +326,24 @@ def create_worker_app(settings: WorkerSettings) -> FastAPI:
     async def sessions(authorization: str | None = Header(default=None)) -> dict[str, Any]:
         require_token(authorization)
         return {"sessions": [s.describe() for s in worker.sessions.values()]}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """Readiness for a load balancer or Kubernetes: 503 when full or draining."""
+        ok, why = worker.capacity.ready(worker.held())
+        return JSONResponse({"ready": ok, "state": why}, status_code=200 if ok else 503)
+
+    @app.get("/api/v1/load")
+    async def load(authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        require_token(authorization)
+        return worker.load()
+
+    @app.post("/api/v1/drain")
+    async def drain(authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        """Start draining (what SIGTERM does); poll /api/v1/load until sessions is 0."""
+        require_token(authorization)
+        worker.begin_drain()
+        return worker.load()
 
     @app.get("/api/v1/pipelines")
     async def pipelines(authorization: str | None = Header(default=None)) -> dict[str, Any]:
