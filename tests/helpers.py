@@ -85,23 +85,33 @@ class Services:
         self.started: list[Service] = []
 
     def _launch(
-        self, name: str, args: list[str], port: int, env: dict[str, str], token: str | None
+        self,
+        name: str,
+        args: list[str],
+        port: int,
+        env: dict[str, str],
+        token: str | None,
+        host: str = "127.0.0.1",
     ) -> Service:
-        log = self.tmp_path / f"{name}-{port}.log"
+        log = self.tmp_path / f"{name}-{host}-{port}.log"
         proc = spawn(name, args, port, log, env)
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://{host}:{port}"
         service = Service(name, url, port, proc, log, token, args, env)
         self.started.append(service)
         wait_healthy(url, proc)
         return service
 
     def worker(
-        self, token: str | None = "test-token", port: int | None = None, **env: str
+        self,
+        token: str | None = "test-token",
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        **env: str,
     ) -> Service:
-        port = port or free_port()
-        args = ["worker", "--port", str(port), "--log-level", "info"]
+        port = port or free_port(host)
+        args = ["worker", "--host", host, "--port", str(port), "--log-level", "info"]
         env_vars = {**env, **({"TETHER_WORKER_TOKEN": token} if token else {})}
-        return self._launch("worker", args, port, env_vars, token)
+        return self._launch("worker", args, port, env_vars, token, host)
 
     def restart(self, service: Service) -> Service:
         """Start the same worker again on the same port (after it was killed)."""

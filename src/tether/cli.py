@@ -110,7 +110,16 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 class _Server(uvicorn.Server):
+    _draining = False
+
     def handle_exit(self, sig: int, frame: Any) -> None:
+        # A worker drains on its first SIGTERM (its studios move first); a second
+        # signal, or Ctrl-C, stops at once.
+        drain = getattr(self.config.app.state, "request_drain", None)
+        if drain is not None and sig == signal.SIGTERM and not self._draining:
+            self._draining = True
+            drain(lambda: uvicorn.Server.handle_exit(self, sig, frame))
+            return
         begin = getattr(self.config.app.state, "begin_shutdown", None)
         if begin is not None:
             begin()
@@ -164,6 +173,18 @@ def worker(
         str | None, typer.Option(envvar="TETHER_WORKER_TOKEN", help="required from clients")
     ] = None,
     session_grace_s: Annotated[float, typer.Option(envvar="TETHER_SESSION_GRACE_S")] = 30.0,
+    max_sessions: Annotated[
+        int,
+        typer.Option(
+            envvar="TETHER_MAX_SESSIONS", min=1, help="sessions at once; more are refused as busy"
+        ),
+    ] = 1,
+    drain_s: Annotated[
+        float,
+        typer.Option(
+            envvar="TETHER_DRAIN_S", min=0, help="on SIGTERM, wait this long for studios to move"
+        ),
+    ] = 30.0,
     parent_pid: Annotated[int | None, typer.Option(envvar="TETHER_PARENT_PID", hidden=True)] = None,
     token_file: TokenFile = None,
     ssl_certfile: SslCertfile = None,
@@ -182,7 +203,13 @@ def worker(
     if token is None:
         logging.getLogger("tether").warning("no token set: any client may connect")
     settings = WorkerSettings(
-        host=host, port=port, token=token, session_grace_s=session_grace_s, parent_pid=parent_pid
+        host=host,
+        port=port,
+        token=token,
+        session_grace_s=session_grace_s,
+        max_sessions=max_sessions,
+        drain_s=drain_s,
+        parent_pid=parent_pid,
     )
     _apply_media_settings(settings)
     cap = connection_cap(settings.max_connections, raise_fd_limit())
@@ -209,7 +236,15 @@ def _studio_settings(**overrides: Any) -> StudioSettings:
 def studio(
     host: Annotated[str, typer.Option(envvar="TETHER_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="TETHER_PORT")] = 8000,
-    worker: Annotated[str | None, typer.Option("--worker", envvar="TETHER_WORKER_URL")] = None,
+    workers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--worker",
+            envvar="TETHER_WORKER_URL",
+            help="a worker URL; repeat, or comma-separate, for a fleet; dns+http://NAME:PORT "
+            "for every address NAME resolves to",
+        ),
+    ] = None,
     token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN")] = None,
     token_file: TokenFile = None,
     allow_host: Annotated[
@@ -223,10 +258,16 @@ def studio(
 ) -> None:
     """Run the studio (HTTP API + web UI); connects at start when --worker is given."""
     from tether.studio.app import create_studio_app
+    from tether.studio.fleet import parse_worker_specs
 
     _setup_logging(log_level, "studio")
     token = _read_token(token, token_file)
-    peers = [host] + ([host_of(worker)] if worker else [])
+    try:
+        specs = parse_worker_specs(workers or [])
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    worker = ",".join(specs) or None
+    peers = [host] + [host_of(s.removeprefix("dns+")) for s in specs]
     use_ice_hosts(resolve_ice_mode(ice_hosts, peers))
     hosts = [h.strip() for item in allow_host or [] for h in item.split(",") if h.strip()]
     settings = _studio_settings(
@@ -408,6 +449,41 @@ def run(
         f"duration {result.output_duration_s:.2f}s (input {result.input_duration_s:.2f}s); "
         f"{result.fps:.1f} fps in {result.seconds:.1f}s -> {result.output}"
     )
+
+
+@app.command()
+def drain(
+    worker_url: Annotated[
+        str, typer.Option("--worker", envvar="TETHER_DRAIN_WORKER_URL", help="the worker to drain")
+    ] = "http://127.0.0.1:8765",
+    token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="return once its studios have left")] = False,
+    deadline_s: Annotated[float, typer.Option(envvar="TETHER_DRAIN_S", min=0)] = 30.0,
+) -> None:
+    """Tell a worker to drain: it takes no new sessions and its studios move away.
+
+    For a Kubernetes preStop hook: `tether drain --wait` returns once no session is
+    left or at the deadline."""
+    import time
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    base = worker_url.rstrip("/")
+    try:
+        answer = httpx.post(f"{base}/api/v1/drain", headers=headers, timeout=5)
+        if answer.status_code != 200:
+            raise _fail(f"the worker refused to drain ({answer.status_code}): {answer.text[:200]}")
+        sessions = answer.json()["sessions"]
+        deadline = time.monotonic() + deadline_s
+        while wait and sessions and time.monotonic() < deadline:
+            time.sleep(0.25)
+            sessions = httpx.get(f"{base}/api/v1/load", headers=headers, timeout=5).json()[
+                "sessions"
+            ]
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the worker at {base}: {exc}", 1) from None
+    console.print(f"draining: {sessions} session(s) left")
 
 
 @app.command()

@@ -41,6 +41,9 @@ class WorkerSettings(_Base):
     # at most this many connections are open at once (fewer if the fd limit is low).
     header_timeout_s: float = Field(default=10.0, gt=0)
     max_connections: int = Field(default=4096, ge=1)
+    max_sessions: int = Field(default=1, ge=1)
+    # SIGTERM: stop taking sessions, tell studios to move, exit when they left or after this.
+    drain_s: float = Field(default=30.0, ge=0)
     # Exit when this process id is gone, so `tether up` never leaves an orphan worker.
     parent_pid: int | None = None
     # ICE servers handed to clients and used by the worker (see tether.worker.ice).

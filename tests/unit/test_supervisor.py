@@ -56,6 +56,9 @@ class ScriptedConnector:
     def give_up(self) -> None:
         self.gave_up += 1
 
+    def probe_every(self, default_s: float) -> float:
+        return default_s
+
     def wanted(self) -> bool:
         return self.is_wanted
 

@@ -48,6 +48,14 @@ class NotAWorkerError(SignalingError):
     """Something answers at that URL, but it is not a Tether worker: retrying won't help."""
 
 
+class ErrorReply(SignalingError):
+    """The worker answered a request with an ``error``; ``code`` says which (e.g. ``busy``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"worker: {message}")
+        self.code = code
+
+
 def signaling_url(worker_url: str) -> str:
     """Accept http(s)://host:port, ws(s)://host:port or a full .../ws URL."""
     try:
@@ -106,6 +114,8 @@ class SignalingClient:
         self.close_reason = ""
         self.on_close: Callable[[str], None] | None = None
         self._ice: tuple[float, list[dict[str, Any]]] | None = None
+        # Messages the worker sends unasked (e.g. ``draining``), not replies to a request.
+        self.on_notice: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def connection_id(self) -> str | None:
@@ -202,6 +212,8 @@ class SignalingClient:
                 future = self._pending.pop(str(msg.get("request_id")), None)
                 if future is not None and not future.done():
                     future.set_result(msg)
+                elif msg.get("request_id") is None and self.on_notice is not None:
+                    self.on_notice(msg)
             reason = _describe_close(self._ws.close_code, self._ws.close_reason or "")
         except ConnectionClosed as exc:
             rcvd = exc.rcvd
@@ -244,7 +256,7 @@ class SignalingClient:
         finally:
             self._pending.pop(request_id, None)
         if reply.get("type") == "error":
-            raise SignalingError(f"worker: {reply.get('message', 'error')}")
+            raise ErrorReply(str(reply.get("code", "error")), str(reply.get("message", "error")))
         return reply
 
     async def ice_servers(self, wait_s: float = 2.0) -> list[dict[str, Any]]:

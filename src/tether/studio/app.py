@@ -17,10 +17,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from tether import __version__
-from tether.client.signaling import SignalingError, signaling_url
+from tether.client.signaling import signaling_url
 from tether.config import StudioSettings
 from tether.media import Signal
 from tether.sdp_check import MAX_SDP_BYTES, BadOffer, check_offer_sdp
+from tether.studio.fleet import parse_worker_specs
 from tether.studio.guard import GuardPolicy, StudioGuard
 from tether.studio.link import NotConnected
 from tether.studio.metrics import render_metrics
@@ -77,9 +78,17 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
     policy = GuardPolicy(settings.host, list(settings.allow_hosts), token)
     app.add_middleware(StudioGuard, policy=policy)
     # A worker token goes only to the worker URL it was given for.
+    # (A fleet's token goes to the workers its address names: the list, or the name's
+    # addresses.)
     worker_tokens: dict[str, str] = {}
+
+    def token_key(spec: str) -> str:
+        return ",".join(
+            s if s.startswith("dns+") else signaling_url(s) for s in parse_worker_specs([spec])
+        )
+
     if settings.worker_url and settings.worker_token is not None:
-        worker_tokens[signaling_url(settings.worker_url)] = settings.worker_token.get_secret_value()
+        worker_tokens[token_key(settings.worker_url)] = settings.worker_token.get_secret_value()
 
     @app.exception_handler(RequestValidationError)
     async def bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -109,16 +118,16 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
     @app.post("/api/v1/cloud/connect")
     async def connect(body: ConnectBody | None = None) -> dict[str, Any]:
         body = body or ConnectBody()
-        url = body.worker_url or studio.link.worker_url or settings.worker_url
+        url = body.worker_url or studio.link.target or settings.worker_url
         if not url:
             raise HTTPException(422, "no worker URL: give worker_url, or start with --worker")
         try:
-            signaling_url(url)
-        except SignalingError as exc:
+            parse_worker_specs([url])
+        except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         if body.token is not None:
-            worker_tokens[signaling_url(url)] = body.token
-        await studio.link.connect(url, worker_tokens.get(signaling_url(url)))
+            worker_tokens[token_key(url)] = body.token
+        await studio.link.connect(url, worker_tokens.get(token_key(url)))
         return studio.status()
 
     @app.post("/api/v1/cloud/disconnect")

@@ -153,6 +153,7 @@ def cloud_status(
         "error": link.error,
         "connect_stage": link.connect_stage,
         "worker_url": link.worker_url,
+        "workers": list(link.workers),
         "connection_id": link.connection_id,
         "webrtc_connected": link.webrtc_connected,
         "webrtc_error": link.webrtc_error,

@@ -9,7 +9,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from aiortc import RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 from fastapi import FastAPI, Header, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 
 from tether import __version__, protocol
 from tether.config import WorkerSettings
@@ -24,6 +25,7 @@ from tether.pipelines import describe, load_pipelines
 from tether.rtc import create_peer_connection
 from tether.sdp_check import BadOffer, check_offer_sdp
 from tether.tasks import TaskOwner
+from tether.worker.capacity import Capacity, Refused
 from tether.worker.ice import IceServers
 from tether.worker.session import MediaSession, ParameterError, SessionState
 
@@ -47,6 +49,9 @@ class Worker:
         self.sessions: dict[str, MediaSession] = {}
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline")
         self.tasks = TaskOwner("worker")
+        self.capacity = Capacity(settings.max_sessions)
+        self.connections: set[SignalingConnection] = set()
+        self._reserved: set[MediaSession] = set()  # offers negotiating: their slots are taken
         self._expiry: dict[str, asyncio.Task[Any]] = {}
         secret = settings.turn_secret.get_secret_value() if settings.turn_secret else None
         self.ice = IceServers(settings.ice_servers, settings.turn_urls, secret, settings.turn_ttl_s)
@@ -62,11 +67,35 @@ class Worker:
     def pipeline_catalog(self) -> list[dict[str, Any]]:
         return [describe(p) for p in self.pipelines.values()]
 
-    async def open_session(self, offer: protocol.Offer) -> tuple[MediaSession, bool]:
+    def held(self, excluding_owner: str | None = None) -> int:
+        """Slots in use: sessions whose studio is attached (connecting or streaming),
+        and offers being negotiated."""
+        live = (SessionState.CONNECTING, SessionState.ACTIVE)
+        taken = {s for s in self.sessions.values() if s.state in live} | self._reserved
+        return sum(1 for s in taken if excluding_owner is None or s.owner != excluding_owner)
+
+    def _make_room(self, owner: str) -> None:
+        """A warm session keeps its slot only until someone else needs it: the oldest
+        warm sessions of other studios are let go to fit one more."""
+        warm = [
+            s for s in self.sessions.values() if s.state == SessionState.WARM and s.owner != owner
+        ]
+        excess = self.held(excluding_owner=owner) + len(warm) + 1 - self.capacity.max_sessions
+        for session in sorted(warm, key=lambda s: s.lost_at or 0.0)[: max(excess, 0)]:
+            logger.info("session %s let go: its slot is needed", session.id)
+            self.sessions.pop(session.id, None)
+            self.tasks.spawn(session.close(), f"evict-{session.id}")
+
+    def load(self) -> dict[str, Any]:
+        return self.capacity.load(self.held(), self.pipelines)
+
+    async def open_session(self, offer: protocol.Offer, owner: str) -> tuple[MediaSession, bool]:
         """Make (or resume) a session for an offer; returns it and whether it resumed.
 
         Everything is checked, and the new peer connection negotiated, before an
-        existing session is touched: a failed offer leaves it as it was."""
+        existing session is touched: a failed offer leaves it as it was. ``owner`` is
+        the signaling connection: a studio runs one stream at a time, so its new session
+        replaces the ones it had, once accepted. Raises Refused when full or draining."""
         session = self.sessions.get(offer.resume_session_id or "")
         resumed = session is not None and session.state != SessionState.CLOSED
         if resumed:
@@ -75,36 +104,50 @@ class Worker:
                 raise ResumeDenied(
                     f"cannot resume session {session.id}: wrong or missing resume_secret"
                 )
-        else:
+        # Decide and take the slot with no await in between: racing offers can't both win.
+        self.capacity.admit(self.held(excluding_owner=owner), resumed)
+        if not resumed:
+            self._make_room(owner)
             session = MediaSession(self.pipelines, self.executor)
             session.on_lost = self._start_grace
+            session.owner = owner
+            self._reserved.add(session)
         assert session is not None
-        apply = not resumed or offer.parameters_version >= session.version
-        if apply:
-            session.check(offer.initial_parameters)
-        check_offer_sdp(offer.sdp)
-        pc = create_peer_connection(self.ice.servers("worker"))
-        session.attach(pc)
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
-            if not any(t.kind == "video" for t in pc.getTransceivers()):
-                raise BadOffer("the offer has no video track")
-            await pc.setLocalDescription(await pc.createAnswer())
-            if session.state == SessionState.CLOSED:
-                raise BadOffer("the session expired meanwhile")
-        except Exception:
-            await pc.close()
-            if not resumed:
-                await session.close()
-            raise
-        session.commit(pc)
-        if apply:
-            session.apply(offer.initial_parameters, offer.parameters_version)
-        await self.tasks.cancel(self._expiry.pop(session.id, None))
-        self.sessions[session.id] = session
+            apply = not resumed or offer.parameters_version >= session.version
+            if apply:
+                session.check(offer.initial_parameters)
+            check_offer_sdp(offer.sdp)
+            pc = create_peer_connection(self.ice.servers("worker"))
+            session.attach(pc)
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+                if not any(t.kind == "video" for t in pc.getTransceivers()):
+                    raise BadOffer("the offer has no video track")
+                await pc.setLocalDescription(await pc.createAnswer())
+                if session.state == SessionState.CLOSED:
+                    raise BadOffer("the session expired meanwhile")
+            except Exception:
+                await pc.close()
+                if not resumed:
+                    await session.close()
+                raise
+            session.commit(pc)
+            if apply:
+                session.apply(offer.initial_parameters, offer.parameters_version)
+            await self.tasks.cancel(self._expiry.pop(session.id, None))
+            session.owner = owner
+            self.sessions[session.id] = session
+        finally:
+            self._reserved.discard(session)
+        for other in [s for s in self.sessions.values() if s.owner == owner and s is not session]:
+            await self._drop(other)
         return session, resumed
 
     def _start_grace(self, session: MediaSession) -> None:
+        if self.capacity.draining:  # nobody resumes on a draining worker
+            self.tasks.spawn(self._drop(session), f"drop-{session.id}")
+            return
         if session.id in self._expiry:
             return
         # A Stop and a network loss look alike from here: say what we know, not "lost".
@@ -122,9 +165,41 @@ class Worker:
             logger.info("session %s expired", session.id)
             await self._drop(session)
 
+    async def drop_owned_by(self, owner: str) -> None:
+        for session in [s for s in self.sessions.values() if s.owner == owner]:
+            await self._drop(session)
+
     async def _drop(self, session: MediaSession) -> None:
         self.sessions.pop(session.id, None)
         await session.close()
+
+    # --- drain ---
+    def begin_drain(self) -> None:
+        """Take no new sessions, tell every studio to move, let go of warm sessions."""
+        if self.capacity.draining:
+            return
+        self.capacity.draining = True
+        logger.info(
+            "draining: %d streaming session(s), %.0fs deadline",
+            self.held(),
+            self.settings.drain_s,
+        )
+        for connection in list(self.connections):
+            connection.notify_draining(self.settings.drain_s)
+        for session in list(self.sessions.values()):
+            if session.state == SessionState.WARM:
+                self.tasks.spawn(self._drop(session), f"drop-{session.id}")
+
+    async def drained(self) -> None:
+        """Return once no studio streams here any more, or at the drain deadline."""
+        deadline = time.monotonic() + self.settings.drain_s
+        while self.held() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        left = self.held()
+        if left:
+            logger.warning("drain deadline reached with %d session(s) still streaming", left)
+        else:
+            logger.info("drained: no session left")
 
     async def close(self) -> None:
         await self.tasks.close()
@@ -148,10 +223,17 @@ class SignalingConnection:
         async with self._send_lock:
             await self.websocket.send_text(protocol.json_dumps(message))
 
+    def notify_draining(self, deadline_s: float) -> None:
+        message = {"type": "draining", "deadline_s": deadline_s}
+        self.tasks.spawn(self.send(message), "draining")
+
     async def run(self) -> None:
         await self.send(
             protocol.ready(self.id, self.worker.instance_id, self.worker.pipeline_catalog())
         )
+        self.worker.connections.add(self)
+        if self.worker.capacity.draining:
+            self.notify_draining(self.worker.settings.drain_s)
         try:
             while True:
                 event = await self.websocket.receive()
@@ -168,7 +250,11 @@ class SignalingConnection:
         except (WebSocketDisconnect, OSError, RuntimeError):
             return
         finally:
+            self.worker.connections.discard(self)
             await self.tasks.close()
+            if self.worker.capacity.draining:
+                # Its studio has gone (moved, or died): nothing will resume here.
+                await self.worker.drop_owned_by(self.id)
 
     async def handle(self, raw: str | bytes) -> None:
         try:
@@ -195,7 +281,10 @@ class SignalingConnection:
 
     async def _answer(self, offer: protocol.Offer) -> None:
         try:
-            session, resumed = await self.worker.open_session(offer)
+            session, resumed = await self.worker.open_session(offer, self.id)
+        except Refused as exc:
+            await self.send(protocol.error(offer.request_id, str(exc), exc.code))
+            return
         except ParameterError as exc:
             await self.send(protocol.error(offer.request_id, f"bad initialParameters: {exc}"))
             return
@@ -251,6 +340,17 @@ def create_worker_app(settings: WorkerSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.parent_pid:
             worker.tasks.spawn(_exit_with_parent(settings.parent_pid), "parent-watch")
+        loop = asyncio.get_running_loop()
+
+        async def drain_then(exit_now: Callable[[], None]) -> None:
+            worker.begin_drain()
+            await worker.drained()
+            exit_now()
+
+        # The server calls this on SIGTERM, from its signal handler: drain, then exit.
+        app.state.request_drain = lambda exit_now: loop.call_soon_threadsafe(
+            lambda: worker.tasks.spawn(drain_then(exit_now), "drain")
+        )
         yield
         await worker.close()
 
@@ -275,6 +375,24 @@ def create_worker_app(settings: WorkerSettings) -> FastAPI:
     async def sessions(authorization: str | None = Header(default=None)) -> dict[str, Any]:
         require_token(authorization)
         return {"sessions": [s.describe() for s in worker.sessions.values()]}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """Readiness for a load balancer or Kubernetes: 503 when full or draining."""
+        ok, why = worker.capacity.ready(worker.held())
+        return JSONResponse({"ready": ok, "state": why}, status_code=200 if ok else 503)
+
+    @app.get("/api/v1/load")
+    async def load(authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        require_token(authorization)
+        return worker.load()
+
+    @app.post("/api/v1/drain")
+    async def drain(authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        """Start draining (what SIGTERM does); poll /api/v1/load until sessions is 0."""
+        require_token(authorization)
+        worker.begin_drain()
+        return worker.load()
 
     @app.get("/api/v1/pipelines")
     async def pipelines(authorization: str | None = Header(default=None)) -> dict[str, Any]:

@@ -86,6 +86,8 @@ class MediaSession:
         self._tasks = TaskOwner(f"session-{self.id}")
         self.pc: RTCPeerConnection | None = None
         self.on_lost: Any = None  # callback(session), set by the registry
+        self.owner: str | None = None  # the signaling connection whose stream this is
+        self.lost_at: float | None = None  # when it last went warm
 
     @property
     def frames_in(self) -> int:
@@ -186,6 +188,7 @@ class MediaSession:
                 self.state = SessionState.ACTIVE
             elif pc.connectionState in ("failed", "closed") and self.state != SessionState.CLOSED:
                 self.state = SessionState.WARM
+                self.lost_at = time.monotonic()
                 if self.on_lost:
                     self.on_lost(self)
 

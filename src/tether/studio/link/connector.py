@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,14 +22,17 @@ from tether.clock import Clock
 from tether.forwarding import ForwardTrack
 from tether.media import FrameSlot
 from tether.studio.link.events import FatalLinkError, TryFailed
+from tether.studio.link.handover import GatedSlot
 from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, Health, port_answers
+from tether.studio.link.placement import ROOM_PROBE_S, Placement
+from tether.studio.link.socket_side import SocketSide
 from tether.studio.parameters import ParameterStore
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
 
 
-class Connector:
+class Connector(SocketSide):
     def __init__(
         self,
         health: Health,
@@ -51,8 +53,11 @@ class Connector:
         self._on_lost = on_lost  # the media path or the socket was lost
         self._on_change = on_change
         self._is_connected = is_connected
-        self.worker_url: str | None = None
+        self.placement: Placement | None = None  # where to connect (one URL or a fleet)
+        self.worker_url: str | None = None  # the worker in use (or last used)
         self.token: str | None = None
+        self.on_moved: Callable[[str, str, str], None] | None = None  # (from, to, why)
+        self._moved_from: tuple[str, str] | None = None  # (url, why) until the next worker
         self.signaling: SignalingClient | None = None
         self.peer: WorkerPeer | None = None
         self.streaming = False
@@ -67,20 +72,31 @@ class Connector:
         self._tasks = TaskOwner("connector")
         self._watch: asyncio.Task[Any] | None = None
         self._ensure: asyncio.Task[Any] | None = None
+        self._handover: asyncio.Task[Any] | None = None
 
     # --- Connector protocol (for the supervisor) ---
     async def establish(self, attempt: int) -> None:
-        if self.worker_url is None:
+        if self.placement is None:
             raise FatalLinkError("no worker URL")
-        try:
-            if self.signaling is None or not self.signaling.is_open:
-                await self._open_signaling()
-            async with self._media_lock:
-                # Checked again after every wait: a stream may start during the try.
-                while self.streaming and not self.media_healthy():
-                    await self._bring_up()
-        except SignalingError as exc:
-            raise TryFailed(str(exc)) from None
+        avoid: set[str] = set()
+        while True:
+            opened = self.signaling is not None and self.signaling.is_open
+            try:
+                if not opened:
+                    url = await self.placement.choose(self.worker_url, avoid)
+                    await self._open_signaling(url)
+                async with self._media_lock:
+                    # Checked again after every wait: a stream may start during the try.
+                    while self.streaming and not self.media_healthy():
+                        await self._bring_up()
+                break
+            except SignalingError as exc:
+                why = self.placement.should_move(exc, opened)
+                if why is None:
+                    raise TryFailed(str(exc)) from None
+                # Another worker, in this same try: a dead one must not cost the schedule.
+                avoid.add(self.worker_url or "")
+                await self.leave_worker(why)
         self.media_error = None
         self._set_stage(None)
 
@@ -92,6 +108,8 @@ class Connector:
         """Does the worker's port accept a connection? (No auth: just 'is it back'.)"""
         if self.signaling is not None and self.signaling.is_open:
             return self.healthy()
+        if self.placement is not None and self.placement.multi and self.worker_url is None:
+            return await self.placement.fleet.pick() is not None
         try:
             host, port = sig.host_port(self.worker_url or "")
         except SignalingError:
@@ -100,6 +118,11 @@ class Connector:
 
     def wanted(self) -> bool:
         return self.streaming
+
+    def probe_every(self, default_s: float) -> float:
+        if self.placement is not None and self.placement.waiting_for_room:
+            return min(default_s, ROOM_PROBE_S)  # a slot may free any moment
+        return default_s
 
     def give_up(self) -> None:
         # Whatever is left of the media path is dead: detach it at once, so nothing
@@ -160,31 +183,48 @@ class Connector:
             self.send_parameters()
 
     async def _bring_up(self) -> None:
-        """The only code that builds worker media."""
+        """The only code that builds worker media (a handover builds its peer here too)."""
         assert self.signaling is not None
         await self._close_peer()
-        self._set_stage("offer")
-        peer = WorkerPeer(self._outgoing_track(), self.processed, now=self.clock.now, relay=True)
+        peer = self.new_peer()
+        self.peer = peer
+        self._resume = await self.negotiate(peer, self.signaling, self._resume)
+        await self.watch_health(peer)
+        await self._await_flow(peer)
+
+    def new_peer(self, open_: bool = True) -> WorkerPeer:
+        """A peer whose frames reach the link's slot while its gate is open."""
+        gate = GatedSlot(self.processed, open_)
+        peer = WorkerPeer(self._outgoing_track(), gate, now=self.clock.now, relay=True)
         peer.on_state = lambda state: self._peer_state(peer, state)
         peer.on_ack = self._acked
-        self.peer = peer
+        return peer
+
+    async def negotiate(
+        self, peer: WorkerPeer, signaling: SignalingClient, resume: Resume | None
+    ) -> Resume | None:
+        """Offer (an immutable copy of the latest parameters) and connect; returns what
+        resumes the new session. Raises SignalingError."""
+        self._set_stage("offer")
         offered = self.params.current()  # frozen: later updates cannot change this offer
-        resume = self._resume
         await peer.start(
-            self.signaling,
+            signaling,
             offered.parameters,
             offered.version,
             resume=resume,
             wait_s=self.timing.offer_timeout_s + self._signaling_rtt_s,
         )
         if peer.session_id:
-            self._resume = peer.resume
+            resume = peer.resume
         self._set_stage("ice")
         if not await peer.wait_connected(self.timing.ice_timeout_s):
             raise SignalingError(
                 f"the media path to the worker did not connect within "
                 f"{self.timing.ice_timeout_s:g}s (ICE/DTLS)"
             )
+        return resume
+
+    async def watch_health(self, peer: WorkerPeer) -> None:
         await self._tasks.cancel(self._watch)
         if self.timing.heartbeat_on:
             self._watch = self._tasks.spawn(
@@ -197,7 +237,6 @@ class Connector:
                 ),
                 "heartbeat",
             )
-        await self._await_flow(peer)
 
     def _outgoing_track(self) -> MediaStreamTrack:
         return ForwardTrack(self.source, "studio.to_worker")
@@ -218,38 +257,6 @@ class Connector:
                 what = "processed frames" if not frames_ok else "a parameter acknowledgement"
                 raise SignalingError(f"no {what} from the worker after reconnecting")
             await self.clock.sleep(FLOW_POLL_S)
-
-    # --- signaling ---
-    async def _open_signaling(self) -> None:
-        old, self.signaling = self.signaling, None
-        if old is not None:
-            await old.close()
-        self._set_stage("signaling")
-        client = SignalingClient(self.worker_url or "", self.token)
-        started = time.monotonic()
-        try:
-            await client.connect(self.timing.signaling_timeout_s)
-        except sig.AuthError as exc:
-            raise FatalLinkError(f"{exc}; check the token") from None
-        except sig.NotAWorkerError as exc:
-            raise FatalLinkError(f"{exc}; check the worker URL") from None
-        except BaseException:
-            await client.close()  # cancelled or failed half-way: leave no socket behind
-            raise
-        self._signaling_rtt_s = time.monotonic() - started
-        client.on_close = self._signaling_closed
-        self.signaling = client
-        self.pipelines = list(client.ready.get("pipelines", []))
-        restarted = self._instance_id is not None and client.instance_id != self._instance_id
-        self._instance_id = client.instance_id
-        if restarted:
-            logger.info("the worker restarted; its sessions are gone")
-            self._resume = None
-            await self._close_peer()  # its media went with it
-
-    def _signaling_closed(self, reason: str) -> None:
-        self._on_lost(f"lost the worker: {reason}")
-        self._on_change()
 
     # --- reports ---
     def _acked(self, version: int) -> None:

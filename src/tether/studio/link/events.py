@@ -19,16 +19,22 @@ class LinkState(StrEnum):
 
 @dataclass(frozen=True)
 class LinkEvent:
-    """A transition. ``kind`` is what apps subscribe to: connecting, connected,
-    reconnecting, reconnected, failed, closing, disconnected."""
+    """A transition, or a move between a fleet's workers. ``kind`` is what apps
+    subscribe to: connecting, connected, reconnecting, reconnected, failed, closing,
+    disconnected, moved."""
 
     kind: str
     old: LinkState
     new: LinkState
     reason: str
     at: float = field(default_factory=time.time)
+    workers: tuple[str, str] | None = None  # a move: (from, to) worker URLs
 
     def as_dict(self) -> dict[str, Any]:
+        if self.workers is not None:  # a move: from and to name workers, not states
+            old, new = self.workers
+            return {"kind": self.kind, "from": old, "to": new, "reason": self.reason,
+                    "state": self.new.value, "at": self.at}  # fmt: skip
         return {
             "kind": self.kind,
             "from": self.old.value,
@@ -53,5 +59,5 @@ TRY_ERRORS = (TryFailed, OSError, TimeoutError)
 
 EVENT_KINDS = (
     "connecting", "connected", "reconnecting", "reconnected", "failed", "closing",
-    "disconnected",
+    "disconnected", "moved",
 )  # fmt: skip

@@ -18,6 +18,7 @@ from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.connector import Connector
 from tether.studio.link.events import LinkEvent, LinkState
 from tether.studio.link.health import Health, Timing
+from tether.studio.link.placement import Placement
 from tether.studio.link.status import LinkStatus
 from tether.studio.link.supervisor import LinkSupervisor
 from tether.studio.parameters import ParameterStore
@@ -58,6 +59,7 @@ class WorkerLink:
             self._connector, schedule, self.clock, failed_probe_s=timing.failed_probe_s
         )
         self._supervisor.on_change = self.notify
+        self._connector.on_moved = self._moved
         self._commands = asyncio.Lock()  # connect/disconnect/reconnect/streaming: one at a time
 
     # --- reading ---
@@ -67,7 +69,15 @@ class WorkerLink:
 
     @property
     def worker_url(self) -> str | None:
-        return self._connector.worker_url
+        """The worker in use; with a fleet and none chosen yet, the fleet's address."""
+        conn = self._connector
+        return conn.worker_url or (conn.placement.spec if conn.placement else None)
+
+    @property
+    def target(self) -> str | None:
+        """What the link was pointed at: one URL, a list, or a dns+ name."""
+        placement = self._connector.placement
+        return placement.spec if placement else None
 
     @property
     def pipelines(self) -> list[dict[str, Any]]:
@@ -109,6 +119,7 @@ class WorkerLink:
             pipeline_error=peer.pipeline_error if peer else None,
             heartbeat_rtt_ms=peer.rtt_ms if peer and media_healthy else None,
             events=tuple(sup.history[-10:]),
+            workers=conn.placement.workers() if conn.placement else (),
         )
 
     def output_live(self) -> bool:
@@ -128,7 +139,9 @@ class WorkerLink:
         """Connect (or switch) to a worker; runs in the background."""
         async with self._commands:
             await self._supervisor.stop()
-            self._connector.worker_url, self._connector.token = worker_url, token
+            self._connector.placement = Placement(worker_url, token)
+            self._connector.worker_url = None
+            self._connector.token = token
             await self._supervisor.start()
 
     async def disconnect(self) -> None:
@@ -171,6 +184,9 @@ class WorkerLink:
     # --- reports ---
     def _lost(self, reason: str) -> None:
         self._supervisor.lost(reason)
+
+    def _moved(self, old: str, new: str, why: str) -> None:
+        self._supervisor.record("moved", why, workers=(old, new))
 
 
 __all__ = ["LinkEvent", "LinkState", "LinkStatus", "NotConnected", "WorkerLink"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tether.studio.link.events import LinkEvent, LinkState
 
@@ -36,6 +37,7 @@ class LinkStatus:
     pipeline_error: str | None
     heartbeat_rtt_ms: float | None
     events: tuple[LinkEvent, ...]
+    workers: tuple[dict[str, Any], ...] = ()  # a fleet's workers and their state
 
     @property
     def connecting(self) -> bool:

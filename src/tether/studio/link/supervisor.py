@@ -50,6 +50,10 @@ class Connector(Protocol):
     def wanted(self) -> bool:
         """Whether the link is needed now (a stream runs): a failed link keeps probing."""
 
+    def probe_every(self, default_s: float) -> float:
+        """How often a failed link probes: ``default_s``, or sooner while waiting for a
+        busy fleet's slot to free."""
+
 
 class LinkSupervisor:
     def __init__(
@@ -86,11 +90,18 @@ class LinkSupervisor:
         self._run: asyncio.Task[Any] | None = None
 
     # --- events ---
+    def record(self, kind: str, reason: str, workers: tuple[str, str] | None = None) -> None:
+        """An event that is not a change of state (a move between workers)."""
+        logger.info("link %s: %s", kind, reason)
+        self._publish(LinkEvent(kind, self.state, self.state, reason, workers=workers))
+
     def _transition(self, new: LinkState, reason: str, kind: str | None = None) -> None:
         old = self.state
         self.state = new
         logger.info("link %s -> %s: %s", old.value, new.value, reason)
-        event = LinkEvent(kind or new.value, old, new, reason)
+        self._publish(LinkEvent(kind or new.value, old, new, reason))
+
+    def _publish(self, event: LinkEvent) -> None:
         self.history = [*self.history[-49:], event]
         for listener in list(self.listeners):
             try:
@@ -269,7 +280,7 @@ class LinkSupervisor:
 
     async def _probe_while_failed(self) -> None:
         while True:
-            await self.clock.sleep(self.failed_probe_s)
+            await self.clock.sleep(self.connector.probe_every(self.failed_probe_s))
             if self.connector.wanted() and await self.connector.probe():
                 break
         logger.info("worker answers again after the link failed; trying now")

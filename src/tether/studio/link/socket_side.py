@@ -1,0 +1,168 @@
+"""The connector's signaling side: which worker the link uses, its socket, what the
+worker says unasked, and the steps a move between a fleet's workers is made of.
+
+A base of Connector: it works on the connector's own state (the socket, the peer,
+the resume token), kept in one class so a handover can switch all of it at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tether.client import signaling as sig
+from tether.client.signaling import SignalingClient
+from tether.client.worker_peer import Resume, WorkerPeer
+from tether.studio.link.events import FatalLinkError
+from tether.studio.link.handover import move_before_break
+
+if TYPE_CHECKING:
+    from tether.studio.link.health import Timing
+    from tether.studio.link.placement import Placement
+    from tether.tasks import TaskOwner
+
+logger = logging.getLogger(__name__)
+
+
+class SocketSide:
+    timing: Timing
+    placement: Placement | None
+    worker_url: str | None
+    token: str | None
+    signaling: SignalingClient | None
+    peer: WorkerPeer | None
+    pipelines: list[dict[str, Any]]
+    on_moved: Callable[[str, str, str], None] | None
+    _on_lost: Callable[[str], None]
+    _on_change: Callable[[], None]
+    _tasks: TaskOwner
+    _media_lock: asyncio.Lock
+    _resume: Resume | None
+    _instance_id: str | None
+    _signaling_rtt_s: float
+    _moved_from: tuple[str, str] | None
+    _handover: asyncio.Task[Any] | None
+
+    # --- the socket ---
+    async def _open_signaling(self, url: str) -> None:
+        old, self.signaling = self.signaling, None
+        if old is not None:
+            await old.close()
+        self._set_stage("signaling")
+        client = await self.connect_signaling(url)
+        await self.adopt_signaling(client, url)
+
+    async def connect_signaling(self, url: str) -> SignalingClient:
+        """A new socket to ``url`` (not yet the link's). Raises SignalingError."""
+        client = SignalingClient(url, self.token)
+        started = time.monotonic()
+        try:
+            await client.connect(self.timing.signaling_timeout_s)
+        except sig.AuthError as exc:
+            raise FatalLinkError(f"{exc}; check the token") from None
+        except sig.NotAWorkerError as exc:
+            raise FatalLinkError(f"{exc}; check the worker URL") from None
+        except BaseException:
+            await client.close()  # cancelled or failed half-way: leave no socket behind
+            raise
+        self._signaling_rtt_s = time.monotonic() - started
+        return client
+
+    async def adopt_signaling(
+        self, client: SignalingClient, url: str, moved_from: tuple[str, str] | None = None
+    ) -> None:
+        if moved_from is not None:
+            self._moved_from = moved_from
+        client.on_close = self._signaling_closed
+        client.on_notice = self._notice
+        self.signaling = client
+        self.worker_url = url
+        assert self.placement is not None
+        self.placement.activate(url)
+        if self._moved_from is not None and self._moved_from[0] != url:
+            (old, why), self._moved_from = self._moved_from, None
+            if self.on_moved is not None:
+                self.on_moved(old, url, why)
+        self.pipelines = list(client.ready.get("pipelines", []))
+        restarted = self._instance_id is not None and client.instance_id != self._instance_id
+        self._instance_id = client.instance_id
+        if restarted:
+            logger.info("the worker restarted; its sessions are gone")
+            self._resume = None
+            await self._close_peer()  # its media went with it
+
+    # --- a handover (see handover.py) ---
+    @property
+    def media_lock(self) -> asyncio.Lock:
+        return self._media_lock
+
+    def set_stage(self, stage: str | None) -> None:
+        self._set_stage(stage)
+
+    def detach(self, signaling: SignalingClient | None) -> None:
+        """The socket stops being the link's: its close is no longer a loss."""
+        if signaling is not None:
+            signaling.on_close = None
+            signaling.on_notice = None
+        self.signaling = None
+        self._instance_id = None
+
+    async def adopt_peer(
+        self, peer: WorkerPeer | None, resume: Resume | None, old: WorkerPeer | None
+    ) -> None:
+        """Switch the output from ``old`` to ``peer`` in one step."""
+        if old is not None:
+            old.on_state = None
+            old.processed.open = False  # type: ignore[attr-defined]
+        self.peer, self._resume = peer, resume
+        if peer is not None:
+            peer.processed.open = True  # type: ignore[attr-defined]
+            await self.watch_health(peer)
+
+    async def release(self, peer: WorkerPeer | None, signaling: SignalingClient | None) -> None:
+        if peer is not None:
+            await self._close(peer)
+        if signaling is not None:
+            await signaling.close()
+
+    async def leave_worker(self, why: str) -> None:
+        """Let go of this worker (gone, busy, draining): the next connect picks another."""
+        if self.worker_url is not None:
+            self._moved_from = (self.worker_url, why)
+        await self._close_peer()
+        signaling, self.signaling = self.signaling, None
+        if signaling is not None:
+            signaling.on_close = None
+            await signaling.close()
+        self._resume = None  # sessions belong to their worker
+        self._instance_id = None
+        self.worker_url = None
+        if self.placement is not None:
+            self.placement.activate(None)
+
+    def _notice(self, message: dict[str, Any]) -> None:
+        """Something the worker says unasked: ``draining`` moves the stream away."""
+        if message.get("type") != "draining" or self.placement is None:
+            return
+        logger.info("the worker at %s is draining", self.worker_url)
+        if self.placement.multi and (self._handover is None or self._handover.done()):
+            self._handover = self._tasks.spawn(move_before_break(self), "handover")
+
+    def _signaling_closed(self, reason: str) -> None:
+        self._on_lost(f"lost the worker: {reason}")
+        self._on_change()
+
+    # --- provided by Connector ---
+    def _set_stage(self, stage: str | None) -> None:
+        raise NotImplementedError
+
+    async def _close_peer(self) -> None:
+        raise NotImplementedError
+
+    async def _close(self, peer: WorkerPeer) -> None:
+        raise NotImplementedError
+
+    async def watch_health(self, peer: WorkerPeer) -> None:
+        raise NotImplementedError
