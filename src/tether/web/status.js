@@ -70,7 +70,9 @@ export function renderStatus(el, s, tries, view) {
   el.timeline.replaceChildren(...(s.events || []).slice().reverse().map((e) => {
     const li = document.createElement("li");
     const time = new Date(e.at * 1000).toLocaleTimeString();
-    li.textContent = `${time} ${e.kind}: ${e.reason}`;
+    // A move names workers: say where the stream went.
+    const what = e.kind === "moved" ? `moved to ${e.to}` : e.kind;
+    li.textContent = `${time} ${what}: ${e.reason}`;
     li.dataset.kind = e.kind;
     return li;
   }));
