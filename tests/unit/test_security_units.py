@@ -144,3 +144,21 @@ def test_redaction_filter_masks_secrets_in_messages_and_args() -> None:
         ("missing token: authentication failed", "missing token: authentication failed"),
     ]:
         assert redact.redact(text) == out
+
+
+def test_multiple_of_is_checked_as_the_worker_checks_it() -> None:
+    # 0.3 / 0.05 is 5.999... in floating point: plain jsonschema refuses what the
+    # worker's pydantic model accepts.
+    catalog = [
+        {
+            "name": "tint",
+            "parameters": {
+                "type": "object",
+                "properties": {"strength": {"type": "number", "multipleOf": 0.05}},
+            },
+        }
+    ]
+    for ok in (0.3, 0.35, 0.7, 0.95):
+        assert check_update(catalog, {}, {"pipeline": "tint", "strength": ok})["strength"] == ok
+    with pytest.raises(ParametersRejected, match="strength"):
+        check_update(catalog, {}, {"pipeline": "tint", "strength": 0.33})

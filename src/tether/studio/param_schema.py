@@ -7,10 +7,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.exceptions import SchemaError
 
 from tether.pipelines import DEFAULT_PIPELINE, describe, load_pipelines
+
+
+def _multiple_of(validator: Any, step: Any, instance: Any, schema: Any) -> Any:
+    """multipleOf as the worker's pydantic checks it: 0.3 is a multiple of 0.05, float
+    rounding notwithstanding (plain jsonschema says it is not)."""
+    if not validator.is_type(instance, "number") or isinstance(instance, bool):
+        return
+    quotient = instance / step
+    if abs(quotient - round(quotient)) > 1e-9 * max(1.0, abs(quotient)):
+        yield ValidationError(f"{instance!r} is not a multiple of {step}")
+
+
+_Validator = validators.extend(Draft202012Validator, {"multipleOf": _multiple_of})
 
 # The merged set travels as one data-channel message (aiortc's limit is 64 KiB) and with
 # every offer: keep it well under both.
@@ -67,7 +80,7 @@ def check_update(
             )
     own = {k: v for k, v in merged.items() if k in properties}
     try:
-        validator = Draft202012Validator(schema)
+        validator = _Validator(schema)
         error = next(iter(sorted(validator.iter_errors(own), key=lambda e: list(e.path))), None)
     except SchemaError:
         error = None  # a worker's broken schema is its problem: it will say so on apply
