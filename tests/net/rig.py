@@ -71,7 +71,8 @@ class LabStream:
         self.http = httpx.AsyncClient(base_url=self.studio.url, timeout=10)
         await self.wait(self.linked, deadline_s, "link connected")
         self.client = StudioClient(self.studio.url, self.source, self.sink)
-        await self.client.start({"pipeline": "passthrough"})
+        # tint at strength 0 looks like the input; its prompt carries the update number.
+        await self.client.start({"pipeline": "tint", "strength": 0.0, "prompt": "seq 0"})
         await self.wait(self.synced, deadline_s, "parameters acknowledged")
         start = self.sink.frames
         await self.wait(lambda: self.sink.frames > start + 10, deadline_s, "frames flowing")
@@ -132,10 +133,11 @@ class LabStream:
     async def post_parameters(self) -> None:
         assert self.http is not None
         self.seq += 1
-        await self.http.post("/api/v1/parameters", json={"seq": self.seq})
+        answer = await self.http.post("/api/v1/parameters", json={"prompt": f"seq {self.seq}"})
+        assert answer.status_code == 200, answer.text
 
     async def worker_seq(self) -> int:
-        """The ``seq`` parameter the worker applied in the studio's current session."""
+        """The update number the worker applied in the studio's current session."""
         session_id = (await self.status())["session_id"]
         url = f"http://{self.lab.worker_addr}:{WORKER_PORT}/api/v1/sessions"
         async with httpx.AsyncClient(timeout=5) as http:
@@ -143,7 +145,7 @@ class LabStream:
         sessions = answer.json()["sessions"]
         ours = [s for s in sessions if s["id"] == session_id]
         assert ours, f"the studio's session {session_id} is not on the worker: {sessions}"
-        return ours[0]["parameters"].get("seq", 0)
+        return int(ours[0]["parameters"].get("prompt", "seq 0").split()[-1])
 
     # -- reading the frames ----------------------------------------------------------
 
