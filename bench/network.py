@@ -149,6 +149,12 @@ async def steady(
         lost = await updates.lost()
     lat = rig.latencies_between(t0, t1)
     outages = after["stats"]["outages"] - before["stats"]["outages"]
+    seen = {json.dumps(e, sort_keys=True) for e in before["events"]}
+    why = [
+        e["reason"]
+        for e in after["events"]
+        if e["kind"] == "reconnecting" and json.dumps(e, sort_keys=True) not in seen
+    ]
     result = {
         "scenario": name,
         "duration_s": round(t1 - t0, 1),
@@ -160,6 +166,7 @@ async def steady(
         "latency_p95_s": pct(lat, 0.95),
         "router_dropped": dropped,
         "states": states,
+        "detections": why,
         "params_lost": lost,
     }
     await settle(rig)
@@ -203,7 +210,10 @@ async def main() -> None:
     parser.add_argument("--delay-s", type=float, default=30.0)
     parser.add_argument("--label", default="")
     parser.add_argument(
-        "--grain", action="store_true", help="camera-like noise, so the stream needs bitrate"
+        "--still",
+        dest="grain",
+        action="store_false",
+        help="a still test picture (default: camera-like noise, so the stream needs bitrate)",
     )
     opts = parser.parse_args()
     use_eager_release(True)

@@ -26,6 +26,7 @@ from tether.rtc import (
     resolve_ice_mode,
     use_bitrate_floor,
     use_eager_release,
+    use_fitted_encoder,
     use_ice_hosts,
 )
 
@@ -96,6 +97,7 @@ def _setup_logging(level: str, process: str) -> None:
 def _apply_media_settings(settings: StudioSettings | WorkerSettings) -> None:
     use_eager_release(settings.eager_release)
     use_bitrate_floor()
+    use_fitted_encoder()
     if isinstance(settings, StudioSettings):
         use_ca_file(settings.ca_file)
     if settings.trace_dir:

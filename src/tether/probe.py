@@ -81,6 +81,10 @@ class FrameSink:
         now = time.monotonic()
         self.frames += 1
         self.received_at.append(now)
+        source = self.source
+        if source is not None and frame.width < source.width:
+            # A link short of bitrate shrinks the picture: read it at the source's size.
+            frame = frame.reformat(width=source.width, height=source.height)
         luma = frame.to_ndarray(format="gray")
         self.last_id = read_id(luma, self.inverted)
         self.history.append((now, self.last_id))

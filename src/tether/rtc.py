@@ -11,7 +11,9 @@
 - aiortc's VP8 encoder never goes below 250 kbps and every new encoder starts at
   500 kbps: on a 250 kbit link congestion then looks like loss, and each reconnect
   starts too fast. ``use_bitrate_floor`` lowers the floor; ``carry_bitrate`` makes the
-  next encoder start at the bitrate a closing peer had reached.
+  next encoder start at the bitrate a closing peer had reached. aiortc restarts its
+  encoder (a keyframe) on every bitrate change and never shrinks the picture:
+  ``use_fitted_encoder`` swaps in ``FittedVp8Encoder``, run by ``tether.encoding``.
 - The studio forwards encoded video instead of decoding and re-encoding it.
   ``receive_encoded`` makes a receiver hand out complete encoded frames
   (``EncodedFrame``) instead of decoding them: the receiver's queue to its decoder
@@ -37,6 +39,7 @@ import aioice.ice
 import aiortc
 import aiortc.codecs.vpx as _vpx
 import aiortc.rtcrtpreceiver as _receiver
+import aiortc.rtcrtpsender as _sender_module
 import av
 from aiortc import (
     MediaStreamTrack,
@@ -48,6 +51,7 @@ from aiortc import (
 )
 from aiortc.codecs import get_decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -57,6 +61,8 @@ from aiortc.rtp import (
     pack_remb_fci,
     unpack_remb_fci,
 )
+
+from tether.encoding import EncodingPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +175,59 @@ def carry_bitrate(pc: RTCPeerConnection) -> None:
     bitrate = sending_bitrate(pc)
     if bitrate is not None:
         _vpx.DEFAULT_BITRATE = max(_vpx.MIN_BITRATE, min(bitrate, _vpx.MAX_BITRATE))
+
+
+class FittedVp8Encoder(_vpx.Vp8Encoder):
+    """aiortc's VP8 encoder, fitted to the link by ``EncodingPolicy``: bitrate changes
+    with hysteresis (each restarts the encoder with a keyframe), a smaller picture or
+    half the frame rate where the bitrate alone cannot get there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.policy = EncodingPolicy(_vpx.DEFAULT_BITRATE)
+
+    @property
+    def target_bitrate(self) -> int:
+        return self.policy.applied
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        self.policy.request(max(_vpx.MIN_BITRATE, min(bitrate, _vpx.MAX_BITRATE)))
+
+    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        pts, time_base = frame.pts, frame.time_base
+        shape = self.policy.shape(frame.width, frame.height, float(pts * time_base))
+        if not shape.send and not force_keyframe:
+            # The sender sends nothing for it; the timestamp keeps the clock going.
+            return [], convert_timebase(pts, time_base, VIDEO_TIME_BASE)
+        self._Vp8Encoder__target_bitrate = shape.bitrate  # its rate-control buffer size
+        if (shape.width, shape.height) != (frame.width, frame.height):
+            frame = frame.reformat(width=shape.width, height=shape.height, format="yuv420p")
+            frame.pts, frame.time_base = pts, time_base
+        return super().encode(frame, force_keyframe)
+
+
+_original_get_encoder = _sender_module.get_encoder
+
+
+def _fitted_get_encoder(codec: RTCRtpCodecParameters) -> Any:
+    if codec.mimeType.lower() == VP8:
+        return FittedVp8Encoder()
+    return _original_get_encoder(codec)
+
+
+def use_fitted_encoder(enabled: bool = True) -> None:
+    """Process-wide: new VP8 senders fit their stream to the link (``FittedVp8Encoder``)."""
+    _sender_module.get_encoder = _fitted_get_encoder if enabled else _original_get_encoder
+
+
+def datagrams_received(pc: RTCPeerConnection) -> int:
+    """Datagrams (DTLS, SRTP, SRTCP) the peer connection has received so far: on a
+    lossy link, any of them is a sign that the other side lives."""
+    transports = {id(t.receiver.transport): t.receiver.transport for t in pc.getTransceivers()}
+    if pc.sctp is not None:
+        transports[id(pc.sctp.transport)] = pc.sctp.transport
+    return sum(getattr(t, "_RTCDtlsTransport__rx_packets", 0) for t in transports.values())
 
 
 def create_peer_connection(ice_servers: list[dict] | None = None) -> RTCPeerConnection:

@@ -15,7 +15,7 @@ import numpy as np
 from tests.net.lab import WORKER_PORT, Lab
 from tether.frame_id import BAND
 from tether.probe import FrameSink, NumberedSource, StudioClient
-from tether.rtc import use_ice_hosts
+from tether.rtc import use_bitrate_floor, use_fitted_encoder, use_ice_hosts
 
 
 class _Grain:
@@ -67,6 +67,10 @@ class LabStream:
         # This thread's sockets (client peer, HTTP to the studio) live in the studio ns.
         self._inside.enter_context(lab.entered(lab.studio_ns))
         use_ice_hosts("all")
+        # The measuring client stands in for a browser, which adapts its own encoder to
+        # the feedback: encode as Tether's processes do, not with aiortc's 250 kbps floor.
+        use_bitrate_floor()
+        use_fitted_encoder()
         self._inside.callback(use_ice_hosts, "loopback")
         self.http = httpx.AsyncClient(base_url=self.studio.url, timeout=10)
         await self.wait(self.linked, deadline_s, "link connected")

@@ -17,6 +17,10 @@ class FakePeer:
         self.started_at = clock.now()
         self.connected_at: float | None = None
         self.last_pong_at: float | None = None
+        self.heard_at: float | None = None
+
+    def last_heard_at(self) -> float | None:
+        return self.heard_at
 
     def send_ping(self, seq: int, t: float) -> bool:
         return True
@@ -84,3 +88,22 @@ def test_heartbeat_off_leaves_only_the_peer_state() -> None:
     assert health.media_healthy(peer)
     peer.state = "closed"
     assert not health.media_healthy(peer)
+
+
+def test_datagrams_from_the_worker_count_as_life_but_not_forever() -> None:
+    from tether.studio.link.health import UNANSWERED_S
+
+    clock, health, peer = make()
+    peer.connected_at = peer.last_pong_at = clock.now()
+    # A lossy link: pongs go missing for a while, but the worker's packets still come.
+    for _ in range(int((UNANSWERED_S - 0.5) * 10)):
+        clock._now += 0.1
+        peer.heard_at = clock.now()
+        assert health.verdict(peer) is None
+    clock._now += 1.0  # it sends, but has not answered a ping for over UNANSWERED_S
+    peer.heard_at = clock.now()
+    assert "may not hear us" in health.verdict(peer)
+    peer.last_pong_at = clock.now()
+    assert health.verdict(peer) is None
+    clock._now += 1.6  # and nothing at all: lost as fast as ever
+    assert "no answer" in health.verdict(peer)

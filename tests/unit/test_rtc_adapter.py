@@ -77,3 +77,33 @@ async def test_bitrate_floor_and_a_new_encoder_starting_where_the_last_one_was()
         vpx.MIN_BITRATE, vpx.DEFAULT_BITRATE = saved
         await a.close()
         await b.close()
+
+
+async def test_fitted_encoder_and_datagram_count_on_two_real_peers() -> None:
+    from aiortc import VideoStreamTrack
+
+    rtc.use_ice_hosts("loopback")
+    rtc.use_fitted_encoder(True)
+    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
+    try:
+        a.addTrack(VideoStreamTrack())
+        b.addTransceiver("video", direction="recvonly")
+        b.on("track", lambda track: None)
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        assert rtc.datagrams_received(b) == 0
+        for _ in range(200):  # until b has heard a's media
+            if rtc.datagrams_received(b) > 5 and rtc.sending_bitrate(a) is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert rtc.datagrams_received(b) > 5
+        encoder = a.getSenders()[0]._RTCRtpSender__encoder
+        assert isinstance(encoder, rtc.FittedVp8Encoder)
+        encoder.target_bitrate = 100_000_000  # aiortc's ceiling still holds
+        assert encoder.policy.requested == 1_500_000
+    finally:
+        rtc.use_fitted_encoder(False)
+        await a.close()
+        await b.close()

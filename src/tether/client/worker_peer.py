@@ -15,7 +15,7 @@ from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
 from tether import forwarding, protocol
 from tether.client.signaling import SignalingClient
 from tether.media import FrameSlot, pump
-from tether.rtc import carry_bitrate, create_peer_connection
+from tether.rtc import carry_bitrate, create_peer_connection, datagrams_received
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ class WorkerPeer:
         self.pipeline_error: str | None = None  # the worker's pipeline failing on frames
         self.answer: dict[str, Any] = {}  # the worker's answer (resume details)
         self.last_pong_at: float | None = None
+        self._heard_at: float | None = None
+        self._datagrams = 0
         self.rtt_ms: float | None = None
         self.on_state: Callable[[str], None] | None = None
         self.on_ack: Callable[[int], None] | None = None
@@ -175,6 +177,13 @@ class WorkerPeer:
         return self.send(
             protocol.encode(protocol.Parameters(version=version, parameters=parameters))
         )
+
+    def last_heard_at(self) -> float | None:
+        """When a datagram last arrived from the worker (checked on each call)."""
+        count = datagrams_received(self.pc)
+        if count != self._datagrams:
+            self._datagrams, self._heard_at = count, self._now()
+        return self._heard_at
 
     def send_ping(self, seq: int, t: float) -> bool:
         channel = self._heartbeat

@@ -2,8 +2,12 @@
 the link in one place. It reports a loss by callback; it never acts on the link.
 
 Lossy is not lost: any sign of life from the worker counts (a pong on the heartbeat's
-own unordered, no-retransmit channel, or a processed frame), silence is counted from
-the moment the peer connected, and the watchdog only fires on a long stall."""
+own unordered, no-retransmit channel, a processed frame, and any datagram at all),
+silence is counted from the moment the peer connected, and the watchdog only fires on
+a long stall. On a link losing a fifth of its packets, three pongs in a row go missing
+every few minutes, but datagrams keep coming many times a second: a worker whose
+packets arrive is only declared lost once its heartbeat has not answered for
+``UNANSWERED_S`` (it sends, but does not hear us: a one-way outage)."""
 
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ FLOW_POLL_S = 0.02
 PARAMS_RESEND_S = 1.0
 # The watchdog's tick (the heartbeat interval, if shorter).
 WATCH_TICK_S = 0.1
+# The worker's datagrams arrive but no pong, nor frame: lost after this long.
+UNANSWERED_S = 5.0
 # The cheap "is the worker's port back" probe.
 PORT_PROBE_TIMEOUT_S = 0.5
 
@@ -79,6 +85,10 @@ class Peer(Protocol):
 
     def send_ping(self, seq: int, t: float) -> bool: ...
 
+    def last_heard_at(self) -> float | None:
+        """When the last datagram of any kind arrived from the worker (None: never)."""
+        ...
+
 
 class Health:
     def __init__(
@@ -93,14 +103,23 @@ class Health:
         src = self.source.updated_at
         return src is not None and self.clock.now() - src <= SOURCE_FRESH_S
 
-    def silent_for(self, peer: Peer) -> float:
-        """Seconds without any sign of life from the worker on this peer."""
+    def unanswered_for(self, peer: Peer) -> float:
+        """Seconds without an answer from the worker (a pong or a processed frame)."""
         since = peer.connected_at or peer.started_at
         life = [since, peer.last_pong_at or since]
         frame_at = self.processed.updated_at
         if frame_at is not None and frame_at >= since:
             life.append(frame_at)
         return self.clock.now() - max(life)
+
+    def silent_for(self, peer: Peer) -> float:
+        """Seconds without any sign of life from the worker on this peer."""
+        since = peer.connected_at or peer.started_at
+        heard = peer.last_heard_at()
+        silent = self.unanswered_for(peer)
+        if heard is not None and heard >= since:
+            silent = min(silent, self.clock.now() - heard)
+        return silent
 
     def worker_lag_s(self, peer: Peer | None) -> float:
         """How long the worker's frames have been missing while ours flow (0 when ours
@@ -129,6 +148,12 @@ class Health:
         silent = self.silent_for(peer)
         if silent > self.timing.heartbeat_timeout_s:
             return f"heartbeat: no answer from the worker for {silent:.1f}s"
+        unanswered = self.unanswered_for(peer)
+        if unanswered > max(UNANSWERED_S, self.timing.heartbeat_timeout_s):
+            return (
+                f"heartbeat: the worker's packets arrive but it has not answered for "
+                f"{unanswered:.1f}s (it may not hear us)"
+            )
         if self.stalled(peer):
             return (
                 "the worker stopped sending frames while ours flow "

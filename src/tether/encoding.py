@@ -1,0 +1,134 @@
+"""How a video encoder fits its stream to the bitrate the receiver's feedback allows.
+
+The feedback (REMB) only sets a bitrate. Below a few hundredths of a bit per pixel a
+VP8 picture falls apart and the encoder overshoots its target anyway, so congestion
+would turn into loss. Where bitrate alone cannot get there, the picture shrinks (each
+step halves width and height) and, once it is as small as it may get, every other
+frame is skipped.
+
+Every change of bitrate or size restarts the encoder (aiortc's VP8 encoder cannot be
+reconfigured), and a restarted encoder starts with a keyframe: several delta frames'
+worth of bytes in one burst, exactly what a congested link cannot take. So a lower
+bitrate is applied at once but a higher one only once it has been asked for a while,
+and a larger picture only once the bitrate has room for it for a while. Pure logic;
+time comes from a Clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tether.clock import Clock, MonotonicClock
+
+# Bits per pixel (bitrate / pixels per second) below which the picture shrinks...
+SHRINK_BPP = 0.025
+# ...and above which (at the larger size) it grows back.
+GROW_BPP = 0.045
+# The smallest width a picture shrinks to; below it, frames are skipped instead.
+MIN_WIDTH = 160
+# A lower bitrate more than this far below the running one restarts the encoder now.
+DECREASE_STEP = 0.9
+# A higher one must be this far above, and asked for this long, before it applies.
+INCREASE_STEP = 1.15
+INCREASE_HOLD_S = 3.0
+# The bitrate must leave room for the larger picture this long before it grows.
+GROW_HOLD_S = 5.0
+# The frame rate is estimated over this much media time.
+FPS_WINDOW_S = 1.0
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What to encode the next frame as."""
+
+    bitrate: int  # bps the encoder runs at
+    width: int
+    height: int
+    send: bool  # False: skip this frame (half frame rate)
+
+
+class EncodingPolicy:
+    def __init__(self, bitrate: int, clock: Clock | None = None) -> None:
+        self.clock = clock or MonotonicClock()
+        self.requested = bitrate  # what the feedback asks for
+        self.applied = bitrate  # what the encoder runs at
+        self.halvings = 0
+        self.skipping = False
+        self._applied_at = self.clock.now()
+        self._room_since: float | None = None  # bitrate has room for a larger picture
+        self._frames: list[float] = []
+        self._count = 0
+        self.skipped = 0
+
+    def request(self, bitrate: int) -> None:
+        """The receiver's feedback: it can take ``bitrate`` bps."""
+        self.requested = bitrate
+        now = self.clock.now()
+        lower = bitrate < self.applied * DECREASE_STEP
+        higher = bitrate > self.applied * INCREASE_STEP
+        if lower or (higher and now - self._applied_at >= INCREASE_HOLD_S):
+            self.applied, self._applied_at = bitrate, now
+
+    def fps(self) -> float:
+        """The frame rate offered, from the frames' own times (30 until known)."""
+        if len(self._frames) < 2:
+            return 30.0
+        return (len(self._frames) - 1) / max(self._frames[-1] - self._frames[0], 1e-3)
+
+    def shape(self, width: int, height: int, media_time: float) -> Shape:
+        """Call once per frame the track offers, in order; ``media_time``: the frame's
+        timestamp in seconds."""
+        now = self.clock.now()
+        # A raised bitrate that has waited long enough applies on the next frame.
+        self.request(self.requested)
+        self._frames = [t for t in self._frames if media_time - t < FPS_WINDOW_S]
+        self._frames.append(media_time)
+        fps = self.fps()
+        self._fit(width, height, fps, now)
+        self._count += 1
+        send = not (self.skipping and self._count % 2 == 0)
+        if not send:
+            self.skipped += 1
+        return Shape(
+            self.applied,
+            _scaled(width, self.halvings),
+            _scaled(height, self.halvings),
+            send,
+        )
+
+    def _fit(self, width: int, height: int, fps: float, now: float) -> None:
+        def bpp(halvings: int, skipping: bool) -> float:
+            pixels = _scaled(width, halvings) * _scaled(height, halvings)
+            rate = fps / 2 if skipping else fps
+            return self.applied / max(pixels * rate, 1.0)
+
+        max_halvings = 0
+        while _scaled(width, max_halvings + 1) >= MIN_WIDTH:
+            max_halvings += 1
+        self.halvings = min(self.halvings, max_halvings)
+        # Shrink at once while the picture is too big for the bitrate.
+        while bpp(self.halvings, self.skipping) < SHRINK_BPP:
+            if self.halvings < max_halvings:
+                self.halvings += 1
+            elif not self.skipping:
+                self.skipping = True
+            else:
+                break
+        # Grow one step at a time, once the bitrate has had room for it a while.
+        if self.skipping:
+            larger = bpp(self.halvings, False) >= GROW_BPP
+        else:
+            larger = self.halvings > 0 and bpp(self.halvings - 1, False) >= GROW_BPP
+        if not larger:
+            self._room_since = None
+        elif self._room_since is None:
+            self._room_since = now
+        elif now - self._room_since >= GROW_HOLD_S:
+            self._room_since = None
+            if self.skipping:
+                self.skipping = False
+            else:
+                self.halvings -= 1
+
+
+def _scaled(length: int, halvings: int) -> int:
+    return max(2, (length >> halvings) & ~1)

@@ -1,0 +1,95 @@
+"""The encoder's fit to the link: bitrate hysteresis, shrinking and frame skipping."""
+
+from __future__ import annotations
+
+import fractions
+
+import av
+import numpy as np
+import pytest
+
+from tether.clock import VirtualClock
+from tether.encoding import GROW_HOLD_S, INCREASE_HOLD_S, EncodingPolicy
+
+
+def frames(policy: EncodingPolicy, clock: VirtualClock, seconds: float, size=(512, 512)):
+    shapes = []
+    for _ in range(int(seconds * 30)):
+        shapes.append(policy.shape(*size, clock.now()))
+        clock._now += 1 / 30
+    return shapes
+
+
+def test_a_lower_bitrate_applies_at_once_a_higher_one_after_a_hold() -> None:
+    clock = VirtualClock()
+    policy = EncodingPolicy(500_000, clock)
+    policy.request(300_000)
+    assert policy.applied == 300_000
+    policy.request(320_000)  # within 15 %: not worth a keyframe
+    assert policy.applied == 300_000
+    policy.request(600_000)
+    assert policy.applied == 300_000  # just lowered: wait
+    frames(policy, clock, INCREASE_HOLD_S + 0.1)
+    assert policy.applied == 600_000
+
+
+def test_remb_jitter_does_not_restart_the_encoder_every_second() -> None:
+    clock = VirtualClock()
+    policy = EncodingPolicy(200_000, clock)
+    changes, last = 0, policy.applied
+    for bitrate in [178_000, 199_000, 222_000, 248_000, 278_000, 235_000, 249_000, 263_000] * 3:
+        policy.request(bitrate)
+        frames(policy, clock, 1.0)
+        changes += policy.applied != last
+        last = policy.applied
+    assert changes <= 8  # aiortc alone: a restart (and keyframe) on nearly every one
+
+
+def test_a_starved_picture_shrinks_then_skips_frames_and_grows_back_slowly() -> None:
+    clock = VirtualClock()
+    policy = EncodingPolicy(1_000_000, clock)
+    shape = frames(policy, clock, 1)[-1]
+    assert (shape.width, shape.height, shape.send) == (512, 512, True)
+
+    policy.request(150_000)  # 0.019 bit per pixel at 512x512x30
+    shape = frames(policy, clock, 1)[-1]
+    assert (shape.width, shape.height) == (256, 256)
+    assert all(s.send for s in frames(policy, clock, 1))
+
+    policy.request(40_000)  # too little even at the smallest size: half the frames
+    sent = frames(policy, clock, 2)
+    assert {(s.width, s.height) for s in sent} == {(256, 256)}  # never below MIN_WIDTH
+    assert sum(s.send for s in sent) == pytest.approx(30, abs=1)
+
+    policy.request(1_000_000)
+    frames(policy, clock, INCREASE_HOLD_S)
+    # Room for more again: frame rate first, then size, each after a hold.
+    shapes = frames(policy, clock, GROW_HOLD_S * 2 + 1)
+    assert shapes[0].width == 256
+    assert shapes[-1].width == 512 and all(s.send for s in shapes[-30:])
+
+
+def test_a_720p_picture_at_the_floor_runs_at_quarter_size() -> None:
+    clock = VirtualClock()
+    policy = EncodingPolicy(150_000, clock)
+    shape = frames(policy, clock, 1, size=(1280, 720))[-1]
+    assert (shape.width, shape.height, shape.send) == (320, 180, True)
+
+
+def test_the_fitted_encoder_shrinks_and_skips_real_frames() -> None:
+    from tether.rtc import FittedVp8Encoder, use_bitrate_floor
+
+    use_bitrate_floor()  # as every tether process runs
+    encoder = FittedVp8Encoder()
+    encoder.target_bitrate = 150_000
+    sizes, empty = set(), 0
+    for i in range(10):
+        frame = av.VideoFrame.from_ndarray(np.full((512, 512, 3), i * 20, np.uint8), "rgb24")
+        frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
+        payloads, timestamp = encoder.encode(frame)
+        assert abs(timestamp - i * 3000) <= 1  # PyAV rounds via the codec time base
+        empty += not payloads
+        sizes.add((encoder.codec.width, encoder.codec.height))
+    assert sizes == {(256, 256)}
+    assert empty == 0
+    assert encoder.target_bitrate == 150_000
