@@ -173,6 +173,9 @@ class HeartbeatPong(_ChannelMessage):
     type: Literal["pong"] = "pong"
     seq: int
     t: float
+    # Frames the worker's pipeline has put out in this session: while it rises, frames
+    # missing at the studio are the path's fault (congestion), not a stuck pipeline.
+    frames_out: int | None = None
 
 
 class ChannelError(_ChannelMessage):

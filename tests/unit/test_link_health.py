@@ -18,6 +18,7 @@ class FakePeer:
         self.connected_at: float | None = None
         self.last_pong_at: float | None = None
         self.heard_at: float | None = None
+        self.worker_output_at: float | None = None
 
     def last_heard_at(self) -> float | None:
         return self.heard_at
@@ -107,3 +108,19 @@ def test_datagrams_from_the_worker_count_as_life_but_not_forever() -> None:
     assert health.verdict(peer) is None
     clock._now += 1.6  # and nothing at all: lost as fast as ever
     assert "no answer" in health.verdict(peer)
+
+
+def test_frames_lost_on_a_congested_path_are_not_a_stuck_pipeline() -> None:
+    clock, health, peer = make()
+    peer.connected_at = clock.now()
+    for _ in range(int(MEDIA_STALL_S * 10) + 10):  # ours flow, the worker's never arrive
+        clock._now += 0.1
+        health.source.updated_at = clock.now()
+        peer.last_pong_at = peer.heard_at = clock.now()
+        peer.worker_output_at = clock.now()  # but the worker says it puts frames out
+    assert health.verdict(peer) is None
+    assert not health.output_live(peer)  # the client sees the fallback meanwhile
+    clock._now += MEDIA_STALL_S + 0.1
+    health.source.updated_at = clock.now()
+    peer.last_pong_at = peer.heard_at = clock.now()  # its output stopped growing: stuck
+    assert "may be stuck" in health.verdict(peer)

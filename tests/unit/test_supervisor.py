@@ -224,7 +224,7 @@ async def test_a_waiting_try_goes_at_once_when_the_probe_finds_the_worker() -> N
     await clock.advance(1.0)  # tries 1 and 2 failed; waiting 2 s for try 3
     assert connector.tries[-1] == 2 and supervisor.state == LinkState.RECONNECTING
     connector.reachable = True
-    await clock.advance(0.25)
+    await clock.advance(0.35)  # the next probe, and a tick to notice its answer
     assert supervisor.state == LinkState.CONNECTED and connector.tries[-1] == 3
     assert connector.probes >= 1
     await supervisor.close()

@@ -276,6 +276,19 @@ class SignalingClient:
         self._ice = (now, servers)
         return servers
 
+    async def answers(self, wait_s: float) -> bool:
+        """Does the worker answer a ping on this socket within ``wait_s``? A socket to
+        an address that vanished looks open until its keepalive fails (seconds)."""
+        if not self.is_open:
+            return False
+        assert self._ws is not None
+        try:
+            async with asyncio.timeout(wait_s):
+                await (await self._ws.ping())
+        except (TimeoutError, ConnectionClosed):
+            return False
+        return True
+
     async def send_raw(self, text: str) -> None:
         """Send text as is (tests use it for malformed messages)."""
         assert self._ws is not None

@@ -51,6 +51,8 @@ class WorkerPeer:
         self.answer: dict[str, Any] = {}  # the worker's answer (resume details)
         self.last_pong_at: float | None = None
         self._heard_at: float | None = None
+        self.worker_output_at: float | None = None  # the worker's output last grew
+        self._worker_frames: int | None = None
         self._datagrams = 0
         self.rtt_ms: float | None = None
         self.on_state: Callable[[str], None] | None = None
@@ -153,6 +155,8 @@ class WorkerPeer:
             now = self._now()
             self.last_pong_at = now
             self.rtt_ms = (now - msg.t) * 1000.0
+            if msg.frames_out is not None and msg.frames_out != self._worker_frames:
+                self._worker_frames, self.worker_output_at = msg.frames_out, now
         elif isinstance(msg, protocol.ParametersAck):
             self.acked_version = msg.version
             self.params_error = None

@@ -246,7 +246,8 @@ class MediaSession:
             except protocol.ProtocolError:
                 return  # nothing to answer on a lossy channel
             if isinstance(msg, protocol.HeartbeatPing) and channel.readyState == "open":
-                channel.send(protocol.encode(protocol.HeartbeatPong(seq=msg.seq, t=msg.t)))
+                pong = protocol.HeartbeatPong(seq=msg.seq, t=msg.t, frames_out=self.frames_out)
+                channel.send(protocol.encode(pong))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -23,7 +23,12 @@ from tether.forwarding import ForwardTrack
 from tether.media import FrameSlot
 from tether.studio.link.events import FatalLinkError, TryFailed
 from tether.studio.link.handover import GatedSlot
-from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, Health, port_answers
+from tether.studio.link.health import (
+    FLOW_POLL_S,
+    PARAMS_RESEND_S,
+    Health,
+    port_answers,
+)
 from tether.studio.link.placement import ROOM_PROBE_S, Placement
 from tether.studio.link.socket_side import SocketSide
 from tether.studio.parameters import ParameterStore
@@ -80,7 +85,7 @@ class Connector(SocketSide):
             raise FatalLinkError("no worker URL")
         avoid: set[str] = set()
         while True:
-            opened = self.signaling is not None and self.signaling.is_open
+            opened = await self._signaling_answers()
             try:
                 if not opened:
                     url = await self.placement.choose(self.worker_url, avoid)

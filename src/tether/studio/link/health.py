@@ -31,6 +31,14 @@ FALLBACK_AFTER_S = 1.0
 SOURCE_FRESH_S = 0.5
 # How often a waiting try checks whether the worker answers again.
 PROBE_INTERVAL_S = 0.25
+# Probes overlap (a probe on a dead path waits out its timeout); at most this many.
+MAX_PROBES = 4
+# How soon a probe's answer is noticed.
+PROBE_TICK_S = 0.05
+# A failed link probes this young an outage as often as between tries, then at
+# TETHER_FAILED_PROBE_S: the stream is back within a second of a path that returns
+# within a minute, and a long outage costs only a packet every few seconds.
+FAST_PROBE_S = 75.0
 # A loss sooner than this after a recovery continues the same outage episode.
 STABLE_S = 5.0
 # While waiting for media to flow after a (re)connect.
@@ -39,10 +47,13 @@ FLOW_POLL_S = 0.02
 PARAMS_RESEND_S = 1.0
 # The watchdog's tick (the heartbeat interval, if shorter).
 WATCH_TICK_S = 0.1
+# After a loss, an open signaling socket must answer a ping this soon (plus two of its
+# round trips) to carry the next try; else it leads where the worker no longer is.
+SOCKET_CHECK_S = 0.3
 # The worker's datagrams arrive but no pong, nor frame: lost after this long.
 UNANSWERED_S = 5.0
-# The cheap "is the worker's port back" probe.
-PORT_PROBE_TIMEOUT_S = 0.5
+# The cheap "is the worker's port back" probe (overlapping ones cover a long RTT).
+PORT_PROBE_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class Peer(Protocol):
     started_at: float
     connected_at: float | None
     last_pong_at: float | None
+    worker_output_at: float | None  # the worker said its output grew (None: unknown)
 
     def send_ping(self, seq: int, t: float) -> bool: ...
 
@@ -130,7 +142,13 @@ class Health:
         return self.clock.now() - since
 
     def stalled(self, peer: Peer | None) -> bool:
-        return self.worker_lag_s(peer) > MEDIA_STALL_S
+        """The worker's frames have been missing a long while, and the worker is not
+        putting any out either (when it is, they are lost on a congested path, which a
+        reconnect would not mend)."""
+        if peer is None or self.worker_lag_s(peer) <= MEDIA_STALL_S:
+            return False
+        output_at = peer.worker_output_at
+        return output_at is None or self.clock.now() - output_at > MEDIA_STALL_S
 
     def media_healthy(self, peer: Peer | None) -> bool:
         if peer is None or peer.state != "connected" or not peer.channel_open:

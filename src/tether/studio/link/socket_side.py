@@ -17,6 +17,7 @@ from tether.client.signaling import SignalingClient
 from tether.client.worker_peer import Resume, WorkerPeer
 from tether.studio.link.events import FatalLinkError
 from tether.studio.link.handover import move_before_break
+from tether.studio.link.health import SOCKET_CHECK_S
 
 if TYPE_CHECKING:
     from tether.studio.link.health import Timing
@@ -44,8 +45,26 @@ class SocketSide:
     _signaling_rtt_s: float
     _moved_from: tuple[str, str] | None
     _handover: asyncio.Task[Any] | None
+    streaming: bool
+
+    def media_healthy(self) -> bool: ...
 
     # --- the socket ---
+    async def _signaling_answers(self) -> bool:
+        """Is the open socket still good for a try? After a loss it may lead to where
+        the worker was (it moved): ask, briefly, and drop a socket that does not answer."""
+        signaling = self.signaling
+        if signaling is None or not signaling.is_open:
+            return False
+        if self.media_healthy() or not self.streaming:
+            return True
+        wait_s = SOCKET_CHECK_S + 2 * self._signaling_rtt_s
+        if await signaling.answers(wait_s):
+            return True
+        logger.info("the signaling socket does not answer: opening a new one")
+        await signaling.abort()
+        return False
+
     async def _open_signaling(self, url: str) -> None:
         old, self.signaling = self.signaling, None
         if old is not None:

@@ -21,7 +21,8 @@ from tether.studio.link.events import (
     LinkState,
     TryFailed,
 )
-from tether.studio.link.health import PROBE_INTERVAL_S, STABLE_S
+from tether.studio.link.health import FAST_PROBE_S, PROBE_INTERVAL_S, STABLE_S
+from tether.studio.link.probing import until_answered, until_back
 from tether.tasks import TaskOwner
 
 __all__ = [
@@ -244,11 +245,8 @@ class LinkSupervisor:
     async def _wait(self, delay: float) -> None:
         """Wait for the next try, but go at once when a probe finds the worker back."""
         deadline = self.clock.now() + delay
-        while (remaining := deadline - self.clock.now()) > 0:
-            await self.clock.sleep(min(remaining, self.probe_interval_s))
-            if self.clock.now() < deadline and await self.connector.probe():
-                logger.info("worker answers again; trying now")
-                return
+        if await until_answered(self.connector.probe, self.clock, self.probe_interval_s, deadline):
+            logger.info("worker answers again; trying now")
 
     def _recovered(self, reason: str) -> None:
         now = self.clock.now()
@@ -279,10 +277,14 @@ class LinkSupervisor:
             self._run = self._tasks.spawn(self._probe_while_failed(), "failed-probe")
 
     async def _probe_while_failed(self) -> None:
-        while True:
-            await self.clock.sleep(self.connector.probe_every(self.failed_probe_s))
-            if self.connector.wanted() and await self.connector.probe():
-                break
+        started = self._outage_started or self.clock.now()
+        await until_back(
+            self.connector,
+            self.clock,
+            self.probe_interval_s,
+            lambda: self.connector.probe_every(self.failed_probe_s),
+            started + FAST_PROBE_S,
+        )
         logger.info("worker answers again after the link failed; trying now")
         self.probing = False
         self._tries_used = 0
