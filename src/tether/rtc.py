@@ -68,13 +68,56 @@ logger = logging.getLogger(__name__)
 
 _original_get_host_addresses = aioice.ice.get_host_addresses
 
+# A gap in a video stream waits this long for its retransmission (NACK), then the
+# receiver skips the frame it broke and asks for a keyframe.
+GAP_WAIT_S = 0.4
 # The aiortc versions whose receiver this adapter was checked against.
 ADAPTED_AIORTC = ("1.16.0",)
 
 
 class EagerJitterBuffer(JitterBuffer):
     """aiortc's jitter buffer, but a video frame leaves as soon as it is complete:
-    contiguous packets from the buffer's start up to one with the marker bit."""
+    contiguous packets from the buffer's start up to one with the marker bit.
+
+    A gap that a retransmission has not filled within ``GAP_WAIT_S`` is given up on:
+    the buffer skips to the next frame and asks for a keyframe (as libwebrtc does).
+    aiortc alone waits until the buffer overflows, seconds of frozen video."""
+
+    def __init__(self, capacity: int, prefetch: int = 0, is_video: bool = False) -> None:
+        super().__init__(capacity, prefetch, is_video)
+        self._gap_since: float | None = None
+        self.skips = 0
+        self.now: Callable[[], float] = time.monotonic  # tests set a virtual clock
+
+    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        pli, frame = super().add(packet)
+        head = self._packets[self._origin % self.capacity] if self._origin is not None else 1
+        if not self._is_video or frame is not None or head is not None:
+            self._gap_since = None  # nothing missing at the head
+            return pli, frame
+        now = self.now()
+        if self._gap_since is None:
+            self._gap_since = now
+        if now - self._gap_since < GAP_WAIT_S:
+            return pli, None
+        self._gap_since = None
+        self._skip_gap()
+        self.skips += 1
+        return True, None
+
+    def _skip_gap(self) -> None:
+        """Drop everything up to the newest complete frame's end: the frames behind the
+        gap decode against a broken reference anyway, and the next keyframe mends it;
+        keeping them would leave the buffer that many frames behind."""
+        present = [
+            i for i in range(self.capacity)
+            if self._packets[(self._origin + i) % self.capacity] is not None
+        ]  # fmt: skip
+        if not present:
+            return
+        first = present[0]
+        ends = [i for i in present if self._packets[(self._origin + i) % self.capacity].marker]
+        self.remove(ends[-1] + 1 if ends else first)
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         if not self._is_video:

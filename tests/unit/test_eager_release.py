@@ -98,3 +98,24 @@ def test_an_unknown_aiortc_leaves_it_off(monkeypatch: pytest.MonkeyPatch) -> Non
     finally:
         monkeypatch.undo()
         rtc.use_eager_release(True)
+
+
+def test_a_gap_not_filled_in_time_is_skipped_and_a_keyframe_asked_for() -> None:
+    eager = rtc.EagerJitterBuffer(capacity=512, is_video=True)
+    now = [100.0]
+    eager.now = lambda: now[0]
+    assert feed(eager, [packet(50, 1000, marker=True)]) == [(1000, bytes([50]))]
+    # packet 51 (frame 2000's first) is lost and its retransmission never comes
+    assert feed(eager, [packet(52, 2000, marker=True), packet(53, 3000, marker=True)]) == []
+    now[0] += rtc.GAP_WAIT_S / 2
+    pli, frame = eager.add(packet(54, 4000, marker=True))
+    assert (pli, frame) == (False, None)  # still waiting for the NACK to fill it
+    now[0] += rtc.GAP_WAIT_S
+    pli, frame = eager.add(packet(55, 5000, marker=True))
+    assert pli  # the broken frames are dropped: ask the sender for a keyframe
+    assert frame is None and eager.skips == 1
+    # and the buffer is not left behind: the next frame leaves at once
+    assert feed(eager, [packet(56, 6000, marker=True)]) == [(6000, bytes([56]))]
+    # aiortc's own buffer would still sit on the gap, hundreds of packets long
+    stock = JitterBuffer(capacity=512, is_video=True)
+    assert feed(stock, [packet(50, 1000), packet(52, 2000), packet(53, 3000)]) == []
