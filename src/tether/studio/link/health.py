@@ -204,11 +204,14 @@ class Health:
             await self.clock.sleep(tick)
 
 
-async def port_answers(host: str, port: int) -> bool:
-    """Does the worker's port accept a connection? (No auth: just "is it back".)"""
+async def port_answers(host: str, port: int, refused_counts: bool = False) -> bool:
+    """Does the worker's port accept a connection? (No auth: just "is it back".) With
+    ``refused_counts``, a refusal counts too: the host answers, the path is up."""
     try:
         async with asyncio.timeout(PORT_PROBE_TIMEOUT_S):
             _, writer = await asyncio.open_connection(host, port)
+    except ConnectionRefusedError:
+        return refused_counts
     except (OSError, TimeoutError, ValueError):
         return False
     writer.close()

@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tether.client import signaling as sig
-from tether.client.signaling import SignalingClient
+from tether.client.signaling import SignalingClient, SignalingError
 from tether.client.worker_peer import Resume, WorkerPeer
+from tether.clock import MonotonicClock
 from tether.studio.link.events import FatalLinkError
 from tether.studio.link.handover import move_before_break
-from tether.studio.link.health import SOCKET_CHECK_S
+from tether.studio.link.health import PROBE_INTERVAL_S, SOCKET_CHECK_S, port_answers
+from tether.studio.link.probing import until_answered
 
 if TYPE_CHECKING:
     from tether.studio.link.health import Timing
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
+
+# Once the path is up, the socket gets at least this long to open and say 'ready'.
+MIN_OPEN_S = 1.0
 
 
 class SocketSide:
@@ -75,10 +80,12 @@ class SocketSide:
 
     async def connect_signaling(self, url: str) -> SignalingClient:
         """A new socket to ``url`` (not yet the link's). Raises SignalingError."""
-        client = SignalingClient(url, self.token)
+        wait_s = self.timing.signaling_timeout_s
         started = time.monotonic()
+        await self._path_up(url, started + wait_s)
+        client = SignalingClient(url, self.token)
         try:
-            await client.connect(self.timing.signaling_timeout_s)
+            await client.connect(max(started + wait_s - time.monotonic(), MIN_OPEN_S))
         except sig.AuthError as exc:
             raise FatalLinkError(f"{exc}; check the token") from None
         except sig.NotAWorkerError as exc:
@@ -88,6 +95,26 @@ class SocketSide:
             raise
         self._signaling_rtt_s = time.monotonic() - started
         return client
+
+    async def _path_up(self, url: str, deadline: float) -> None:
+        """Wait until the worker's host answers a TCP connect, probing every
+        PROBE_INTERVAL_S with overlapping probes. A socket opened while the path is down
+        waits a second for TCP to resend its SYN; a probe sent the moment the path
+        returns gets through at once."""
+        try:
+            host, port = sig.host_port(url)
+        except SignalingError:
+            return  # the socket's own connect says what is wrong with the URL
+
+        def probe() -> Awaitable[bool]:
+            return port_answers(host, port, refused_counts=True)
+
+        if await probe():
+            return
+        clock = MonotonicClock()
+        if not await until_answered(probe, clock, PROBE_INTERVAL_S, deadline):
+            waited = self.timing.signaling_timeout_s
+            raise SignalingError(f"no answer from the worker at {host}:{port} within {waited:g}s")
 
     async def adopt_signaling(
         self, client: SignalingClient, url: str, moved_from: tuple[str, str] | None = None
