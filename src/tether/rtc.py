@@ -61,6 +61,7 @@ from aiortc.rtp import (
     pack_remb_fci,
     unpack_remb_fci,
 )
+from aiortc.utils import uint16_add
 
 from tether.encoding import EncodingPolicy
 
@@ -71,6 +72,8 @@ _original_get_host_addresses = aioice.ice.get_host_addresses
 # A gap in a video stream waits this long for its retransmission (NACK), then the
 # receiver skips the frame it broke and asks for a keyframe.
 GAP_WAIT_S = 0.4
+# A packet this far behind the buffer's start is a restarted sender, not a late one.
+RESTART_BEHIND = 3000
 # The aiortc versions whose receiver this adapter was checked against.
 ADAPTED_AIORTC = ("1.16.0",)
 
@@ -90,6 +93,13 @@ class EagerJitterBuffer(JitterBuffer):
         self.now: Callable[[], float] = time.monotonic  # tests set a virtual clock
 
     def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        if self._is_video and self._origin is not None:
+            behind = uint16_add(self._origin, -packet.sequence_number)
+            if 0 < behind < RESTART_BEHIND:
+                # Late (a retransmission of a packet we gave up on): drop it. aiortc
+                # resets the whole buffer to it when it is 100 or more behind, which
+                # after a skip throws away every frame since and stalls the video.
+                return False, None
         pli, frame = super().add(packet)
         head = self._packets[self._origin % self.capacity] if self._origin is not None else 1
         if not self._is_video or frame is not None or head is not None:

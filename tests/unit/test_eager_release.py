@@ -119,3 +119,20 @@ def test_a_gap_not_filled_in_time_is_skipped_and_a_keyframe_asked_for() -> None:
     # aiortc's own buffer would still sit on the gap, hundreds of packets long
     stock = JitterBuffer(capacity=512, is_video=True)
     assert feed(stock, [packet(50, 1000), packet(52, 2000), packet(53, 3000)]) == []
+
+
+def test_a_late_retransmission_after_a_skip_does_not_reset_the_buffer() -> None:
+    eager = rtc.EagerJitterBuffer(capacity=512, is_video=True)
+    now = [100.0]
+    eager.now = lambda: now[0]
+    feed(eager, [packet(100, 1000, marker=True)])
+    frames = [packet(seq, seq * 10, marker=True) for seq in range(102, 260)]  # 101 lost
+    assert feed(eager, frames[:5]) == []
+    now[0] += rtc.GAP_WAIT_S + 0.1
+    feed(eager, frames[5:6])  # skipped
+    assert feed(eager, frames[6:]) == [(p.timestamp, bytes([p.sequence_number % 256]))
+                                       for p in frames[6:]]  # fmt: skip
+    # 101's retransmission finally comes, 158 packets late: aiortc would restart the
+    # buffer at it (and freeze the video); it is dropped instead.
+    assert eager.add(packet(101, 1010, marker=True)) == (False, None)
+    assert feed(eager, [packet(260, 2600, marker=True)]) == [(2600, bytes([260 % 256]))]

@@ -236,7 +236,8 @@ class LinkSupervisor:
             return
         keep_trying = self.failed_probe_s > 0
         advice = (
-            f"will keep trying every {self.failed_probe_s:g}s, or press Retry."
+            f"will keep trying by itself (every {self.failed_probe_s:g}s after the first "
+            f"minute), or press Retry."
             if keep_trying
             else "check the worker, then press Retry."
         )
