@@ -230,6 +230,10 @@ def carry_bitrate(pc: RTCPeerConnection) -> None:
         _vpx.DEFAULT_BITRATE = max(_vpx.MIN_BITRATE, min(bitrate, _vpx.MAX_BITRATE))
 
 
+# The share of the receiver's bitrate estimate a fitted encoder aims at.
+ESTIMATE_SHARE = 0.85
+
+
 class FittedVp8Encoder(_vpx.Vp8Encoder):
     """aiortc's VP8 encoder, fitted to the link by ``EncodingPolicy``: bitrate changes
     with hysteresis (each restarts the encoder with a keyframe), a smaller picture or
@@ -245,6 +249,9 @@ class FittedVp8Encoder(_vpx.Vp8Encoder):
 
     @target_bitrate.setter
     def target_bitrate(self, bitrate: int) -> None:
+        # Headroom: libvpx overshoots its target by up to 15 %, and packet headers,
+        # retransmissions and the data channel share the link.
+        bitrate = int(bitrate * ESTIMATE_SHARE)
         self.policy.request(max(_vpx.MIN_BITRATE, min(bitrate, _vpx.MAX_BITRATE)))
 
     def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
