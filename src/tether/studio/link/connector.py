@@ -23,12 +23,7 @@ from tether.forwarding import ForwardTrack
 from tether.media import FrameSlot
 from tether.studio.link.events import FatalLinkError, TryFailed
 from tether.studio.link.handover import GatedSlot
-from tether.studio.link.health import (
-    FLOW_POLL_S,
-    PARAMS_RESEND_S,
-    Health,
-    port_answers,
-)
+from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, Health, port_answers
 from tether.studio.link.placement import ROOM_PROBE_S, Placement
 from tether.studio.link.socket_side import SocketSide
 from tether.studio.parameters import ParameterStore
@@ -78,6 +73,7 @@ class Connector(SocketSide):
         self._watch: asyncio.Task[Any] | None = None
         self._ensure: asyncio.Task[Any] | None = None
         self._handover: asyncio.Task[Any] | None = None
+        self._reopen: asyncio.Task[Any] | None = None
 
     # --- Connector protocol (for the supervisor) ---
     async def establish(self, attempt: int) -> None:
@@ -139,6 +135,7 @@ class Connector(SocketSide):
 
     async def teardown(self) -> None:
         await self._tasks.cancel(self._ensure)
+        await self._tasks.cancel(self._reopen)
         await self._close_peer()
         signaling, self.signaling = self.signaling, None
         if signaling is not None:
