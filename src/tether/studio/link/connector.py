@@ -3,8 +3,8 @@
 One try re-opens the signaling socket if it is down, then (while a stream is wanted)
 builds a peer connection, resuming the worker's warm session, and returns only once
 processed frames flow and the worker acknowledged exactly the latest parameters.
-Nothing else builds worker media: a stream that starts while connected goes through
-the same door. Each offer gets an immutable copy of the parameters."""
+Nothing else builds worker media (a stream that starts while connected comes through
+here too). Each offer gets an immutable copy of the parameters."""
 
 from __future__ import annotations
 
@@ -90,6 +90,8 @@ class Connector(SocketSide):
                     # Checked again after every wait: a stream may start during the try.
                     while self.streaming and not self.media_healthy():
                         await self._bring_up()
+                    if self.streaming and self.peer is not None and not self.params.in_sync:
+                        await self._await_flow(self.peer)  # it came back by itself
                 break
             except SignalingError as exc:
                 why = self.placement.should_move(exc, opened)
@@ -102,8 +104,9 @@ class Connector(SocketSide):
         self._set_stage(None)
 
     def healthy(self) -> bool:
-        signaling_up = self.signaling is not None and self.signaling.is_open
-        return signaling_up and (not self.streaming or self.media_healthy())
+        # Recovered means what a try achieves: media, and the latest parameters applied.
+        up = self.signaling is not None and self.signaling.is_open
+        return up and (not self.streaming or (self.media_healthy() and self.params.in_sync))
 
     async def probe(self) -> bool:
         """Does the worker's port accept a connection? (No auth: just 'is it back'.)"""

@@ -198,7 +198,8 @@ class SocketSide:
             self._handover = self._tasks.spawn(move_before_break(self), "handover")
 
     def _signaling_closed(self, reason: str) -> None:
-        if self.streaming and self.media_healthy() and self.worker_url is not None:
+        quiet = self.signaling is not None and self.signaling.keepalive_failed
+        if quiet and self.streaming and self.media_healthy() and self.worker_url is not None:
             # The media path lives (its heartbeat answers): the socket fell to a lossy
             # or congested path, where TCP stalls long before media does. Reopen it
             # quietly; it is an outage only if the media path fails too.
