@@ -12,6 +12,7 @@ import pytest
 
 from tests.helpers import Services, get_status, wait_until
 from tests.integration.slow_pipeline import plugin_env
+from tests.integration.test_cli import tether
 from tether.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(120)
@@ -21,6 +22,11 @@ DELAY_MS = 200
 
 async def stats(studio: Any) -> dict[str, Any]:
     return (await get_status(studio))["stats"]
+
+
+async def _quality_bad(studio: Any) -> dict[str, Any] | None:
+    quality = (await get_status(studio))["quality"]
+    return quality if quality and quality["level"] == "bad" else None
 
 
 async def settled(studio: Any, what: str, check: Any) -> dict[str, Any]:
@@ -39,11 +45,12 @@ async def settled(studio: Any, what: str, check: Any) -> dict[str, Any]:
     return streak[-1]
 
 
+@pytest.mark.parametrize("forward", [True, False], ids=["forwarding", "decoding"])
 async def test_latency_is_measured_from_the_frames_and_tracks_a_slower_worker(
-    services: Services, tmp_path: Any
+    services: Services, tmp_path: Any, forward: bool
 ) -> None:
     worker = services.worker(**plugin_env(tmp_path / "plugin"))
-    studio = services.studio(worker)
+    studio = services.studio(worker, TETHER_FORWARD_VIDEO=str(forward).lower())
     source = NumberedSource(256, 256, fps=30)
     sink = FrameSink(source=source)
     client = StudioClient(studio.url, source, sink)
@@ -71,5 +78,15 @@ async def test_latency_is_measured_from_the_frames_and_tracks_a_slower_worker(
         # Up by the pipeline's time, and at most a frame or two more of queueing.
         assert DELAY_MS * 0.8 < added < DELAY_MS + 120, (fast, slow)
         assert DELAY_MS * 0.9 <= slow["worker_ms"] < DELAY_MS * 1.5, slow
+        # The link's quality says so (the worker's time per frame, or the frame rate
+        # it leaves, whichever the quality meter names first).
+        quality = await wait_until(
+            lambda: _quality_bad(studio), 10, "quality to go bad", every_s=0.3
+        )
+        assert quality["factor"] in ("worker", "fps"), quality
+        # `tether status` shows both.
+        shown = tether("status", "--studio", studio.url)
+        assert shown.returncode == 0, shown.stderr
+        assert "media round trip / worker" in shown.stdout and " ms / 2" in shown.stdout
     finally:
         await client.close()
