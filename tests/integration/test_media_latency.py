@@ -24,6 +24,12 @@ async def stats(studio: Any) -> dict[str, Any]:
     return (await get_status(studio))["stats"]
 
 
+async def set_delay(studio: Any, delay_ms: int) -> None:
+    async with httpx.AsyncClient(base_url=studio.url, timeout=10) as http:
+        response = await http.post("/api/v1/parameters", json={"delay_ms": delay_ms})
+        assert response.status_code == 200, response.text
+
+
 async def _quality_bad(studio: Any) -> dict[str, Any] | None:
     quality = (await get_status(studio))["quality"]
     return quality if quality and quality["level"] == "bad" else None
@@ -64,19 +70,18 @@ async def test_latency_is_measured_from_the_frames_and_tracks_a_slower_worker(
         start = len(sink.latencies_ms)
         await wait_until(lambda: len(sink.latencies_ms) >= start + 20, 20, "frames back")
         glass = statistics.median(sink.latencies_ms[start:])
-        assert fast["media_latency_ms"] < glass + 20, (fast, glass)
+        assert fast["media_latency_ms"] < glass + 50, (fast, glass)
 
-        async with httpx.AsyncClient(base_url=studio.url, timeout=10) as http:
-            response = await http.post("/api/v1/parameters", json={"delay_ms": DELAY_MS})
-            assert response.status_code == 200, response.text
+        await set_delay(studio, DELAY_MS)
         slow = await settled(
             studio,
             "the latency to rise with the worker's delay",
             lambda s: s["worker_ms"] >= DELAY_MS * 0.9,
         )
         added = slow["media_latency_ms"] - fast["media_latency_ms"]
-        # Up by the pipeline's time, and at most a frame or two more of queueing.
-        assert DELAY_MS * 0.8 < added < DELAY_MS + 120, (fast, slow)
+        # Up by the pipeline's time, and at most a few frames more of queueing.
+        assert slow["media_latency_ms"] > DELAY_MS, (fast, slow)
+        assert DELAY_MS * 0.6 < added < DELAY_MS + 150, (fast, slow)
         assert DELAY_MS * 0.9 <= slow["worker_ms"] < DELAY_MS * 1.5, slow
         # The link's quality says so (the worker's time per frame, or the frame rate
         # it leaves, whichever the quality meter names first).
@@ -88,5 +93,13 @@ async def test_latency_is_measured_from_the_frames_and_tracks_a_slower_worker(
         shown = tether("status", "--studio", studio.url)
         assert shown.returncode == 0, shown.stderr
         assert "media round trip / worker" in shown.stdout and " ms / 2" in shown.stdout
+
+        # And down again when the worker is fast again.
+        await set_delay(studio, 0)
+        await settled(
+            studio,
+            "the latency to fall back",
+            lambda s: s["worker_ms"] < 50 and s["media_latency_ms"] < DELAY_MS / 2,
+        )
     finally:
         await client.close()
