@@ -131,6 +131,8 @@ class Studio:
             rtt_ms=link.heartbeat_rtt_ms,
             fps_in=self.source.fps,
             fps_out=self.processed.fps,
+            latency_ms=link.media_latency_ms,
+            worker_ms=link.worker_ms,
         )
         return self.quality.update(sample).as_dict()
 
@@ -183,6 +185,8 @@ def cloud_status(
             "fps_in": round(studio.source.fps, 1),
             "fps_out": round(studio.processed.fps, 1),
             "heartbeat_rtt_ms": _round(link.heartbeat_rtt_ms, 2),
+            "media_latency_ms": _round(link.media_latency_ms, 1),
+            "worker_ms": _round(link.worker_ms, 2),
             "outages": link.outages,
             "reconnects": link.reconnects,
         },

@@ -17,7 +17,7 @@ from tether.media import FrameSlot, Signal
 from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.connector import Connector
 from tether.studio.link.events import LinkEvent, LinkState
-from tether.studio.link.health import Health, Timing
+from tether.studio.link.health import MEDIA_LATENCY_WINDOW_S, Health, Timing
 from tether.studio.link.placement import Placement
 from tether.studio.link.status import LinkStatus
 from tether.studio.link.supervisor import LinkSupervisor
@@ -91,6 +91,7 @@ class WorkerLink:
         reconnecting = state in (LinkState.CONNECTING, LinkState.RECONNECTING)
         # A media error stands until the link is back (a recovery may skip the try).
         media_error = None if state == LinkState.CONNECTED else conn.media_error
+        measured = peer.latency if peer and media_healthy else None
         return LinkStatus(
             state=state,
             error=media_error or sup.error,
@@ -120,6 +121,8 @@ class WorkerLink:
             heartbeat_rtt_ms=peer.rtt_ms if peer and media_healthy else None,
             events=tuple(sup.history[-10:]),
             workers=conn.placement.workers() if conn.placement else (),
+            media_latency_ms=measured.latency_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
+            worker_ms=measured.worker_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
         )
 
     def output_live(self) -> bool:

@@ -38,6 +38,9 @@ class LinkStatus:
     heartbeat_rtt_ms: float | None
     events: tuple[LinkEvent, ...]
     workers: tuple[dict[str, Any], ...] = ()  # a fleet's workers and their state
+    # Sent to the worker until its result is back, measured from the frames (median).
+    media_latency_ms: float | None = None
+    worker_ms: float | None = None  # the worker's pipeline time per frame (median)
 
     @property
     def connecting(self) -> bool:
