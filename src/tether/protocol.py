@@ -176,6 +176,9 @@ class HeartbeatPong(_ChannelMessage):
     # Frames the worker's pipeline has put out in this session: while it rises, frames
     # missing at the studio are the path's fault (congestion), not a stuck pipeline.
     frames_out: int | None = None
+    # Frames that reached the pipeline: while these do not grow either, our frames are
+    # not getting through (congestion upstream), and the pipeline is not to blame.
+    frames_in: int | None = None
 
 
 class ChannelError(_ChannelMessage):

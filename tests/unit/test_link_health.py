@@ -19,6 +19,7 @@ class FakePeer:
         self.last_pong_at: float | None = None
         self.heard_at: float | None = None
         self.worker_output_at: float | None = None
+        self.worker_input_at: float | None = None
 
     def last_heard_at(self) -> float | None:
         return self.heard_at
@@ -123,4 +124,23 @@ def test_frames_lost_on_a_congested_path_are_not_a_stuck_pipeline() -> None:
     clock._now += MEDIA_STALL_S + 0.1
     health.source.updated_at = clock.now()
     peer.last_pong_at = peer.heard_at = clock.now()  # its output stopped growing: stuck
+    assert "may be stuck" in health.verdict(peer)
+
+
+def test_frames_starved_upstream_are_not_a_stuck_pipeline_for_a_while() -> None:
+    from tether.studio.link.health import STARVED_STALL_S
+
+    clock, health, peer = make()
+    peer.connected_at = peer.worker_output_at = peer.worker_input_at = clock.now()
+    health.processed.updated_at = clock.now()
+    clock._now += MEDIA_STALL_S + 1  # nothing reaches the worker, nothing comes back
+    health.source.updated_at = peer.last_pong_at = peer.heard_at = clock.now()
+    assert health.verdict(peer) is None  # the path upstream is congested
+    clock._now += STARVED_STALL_S
+    health.source.updated_at = peer.last_pong_at = peer.heard_at = clock.now()
+    assert "may be stuck" in health.verdict(peer)  # too long: try a new connection
+    # Input arriving while the output stays still: the pipeline itself is stuck.
+    clock._now += 1
+    peer.worker_input_at = health.source.updated_at = peer.last_pong_at = clock.now()
+    peer.heard_at = clock.now()
     assert "may be stuck" in health.verdict(peer)

@@ -62,6 +62,8 @@ class WorkerPeer:
         self._heard_at: float | None = None
         self.worker_output_at: float | None = None  # the worker's output last grew
         self._worker_frames: int | None = None
+        self.worker_input_at: float | None = None  # the worker's input last grew
+        self._worker_input: int | None = None
         self._datagrams = 0
         self.rtt_ms: float | None = None
         self.latency = MediaLatency(now)  # the media round trip, from the frames
@@ -177,6 +179,8 @@ class WorkerPeer:
             self.rtt_ms = (now - msg.t) * 1000.0
             if msg.frames_out is not None and msg.frames_out != self._worker_frames:
                 self._worker_frames, self.worker_output_at = msg.frames_out, now
+            if msg.frames_in is not None and msg.frames_in != self._worker_input:
+                self._worker_input, self.worker_input_at = msg.frames_in, now
         elif isinstance(msg, protocol.ParametersAck):
             self.acked_version = msg.version
             self.params_error = None

@@ -293,7 +293,8 @@ class MediaSession:
             except protocol.ProtocolError:
                 return  # nothing to answer on a lossy channel
             if isinstance(msg, protocol.HeartbeatPing):
-                send(protocol.HeartbeatPong(seq=msg.seq, t=msg.t, frames_out=self.frames_out))
+                frames = {"frames_in": self.frames_in, "frames_out": self.frames_out}
+                send(protocol.HeartbeatPong(seq=msg.seq, t=msg.t, **frames))
 
     def describe(self) -> dict[str, Any]:
         return {

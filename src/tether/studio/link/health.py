@@ -25,6 +25,9 @@ from tether.media import FrameSlot
 # The worker's frames missing this long while ours flow and its heartbeat answers: the
 # pipeline is stuck. Long enough that a lost key frame on a lossy path is not a stall.
 MEDIA_STALL_S = 4.0
+# ...or this long when our frames do not reach the worker's pipeline either (congestion
+# upstream: the keyframe that mends it may take a while through a narrow path).
+STARVED_STALL_S = 15.0
 # The worker's frames missing this long while ours flow: show the fallback.
 FALLBACK_AFTER_S = 1.0
 # Our own frames count as flowing if the newest is at most this old.
@@ -96,6 +99,7 @@ class Peer(Protocol):
     connected_at: float | None
     last_pong_at: float | None
     worker_output_at: float | None  # the worker said its output grew (None: unknown)
+    worker_input_at: float | None  # the worker said its input grew (None: unknown)
 
     def send_ping(self, seq: int, t: float) -> bool: ...
 
@@ -146,11 +150,17 @@ class Health:
     def stalled(self, peer: Peer | None) -> bool:
         """The worker's frames have been missing a long while, and the worker is not
         putting any out either (when it is, they are lost on a congested path, which a
-        reconnect would not mend)."""
-        if peer is None or self.worker_lag_s(peer) <= MEDIA_STALL_S:
+        reconnect would not mend). When our frames do not reach its pipeline either,
+        the path upstream is congested: only a much longer starvation counts."""
+        lag = self.worker_lag_s(peer)
+        if peer is None or lag <= MEDIA_STALL_S:
             return False
-        output_at = peer.worker_output_at
-        return output_at is None or self.clock.now() - output_at > MEDIA_STALL_S
+        now = self.clock.now()
+        output_at, input_at = peer.worker_output_at, peer.worker_input_at
+        if output_at is not None and now - output_at <= MEDIA_STALL_S:
+            return False
+        starved = input_at is not None and now - input_at > MEDIA_STALL_S
+        return not starved or lag > STARVED_STALL_S
 
     def media_healthy(self, peer: Peer | None) -> bool:
         if peer is None or peer.state != "connected" or not peer.channel_open:
