@@ -209,7 +209,8 @@ def use_ice_hosts(mode: str) -> None:
     logger.debug("ICE host candidates: %s", mode)
 
 
-BITRATE_FLOOR_BPS = 150_000
+# Low enough that a 150 kbit/s path carries the video and its packet headers.
+BITRATE_FLOOR_BPS = 100_000
 
 
 def use_bitrate_floor(floor_bps: int = BITRATE_FLOOR_BPS) -> None:
