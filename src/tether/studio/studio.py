@@ -129,6 +129,9 @@ class Studio:
             return None
         sample = Sample(
             rtt_ms=link.heartbeat_rtt_ms,
+            loss=link.media_loss,
+            # An estimate that runs well ahead of the video says nothing against the path.
+            bitrate_kbps=link.bandwidth_kbps if link.bandwidth_limited else None,
             fps_in=self.source.fps,
             fps_out=self.processed.fps,
         )
@@ -183,6 +186,9 @@ def cloud_status(
             "fps_in": round(studio.source.fps, 1),
             "fps_out": round(studio.processed.fps, 1),
             "heartbeat_rtt_ms": _round(link.heartbeat_rtt_ms, 2),
+            "media_loss": _round(link.media_loss, 4),
+            "bandwidth_kbps": _round(link.bandwidth_kbps, 1),
+            "bandwidth_limited": link.bandwidth_limited,
             "outages": link.outages,
             "reconnects": link.reconnects,
         },

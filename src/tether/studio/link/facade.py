@@ -120,6 +120,9 @@ class WorkerLink:
             heartbeat_rtt_ms=peer.rtt_ms if peer and media_healthy else None,
             events=tuple(sup.history[-10:]),
             workers=conn.placement.workers() if conn.placement else (),
+            media_loss=conn.media_stats.loss if peer and media_healthy else None,
+            bandwidth_kbps=conn.media_stats.bandwidth_kbps if peer and media_healthy else None,
+            bandwidth_limited=bool(peer and media_healthy and conn.media_stats.limited),
         )
 
     def output_live(self) -> bool:
