@@ -25,8 +25,11 @@ def step(clock: VirtualClock, meter: QualityMeter, sample: Sample, seconds: floa
         (Factor.RTT, 100, Level.GOOD), (Factor.RTT, 250, Level.FAIR),
         (Factor.RTT, 500, Level.POOR), (Factor.RTT, 900, Level.BAD),
         (Factor.LOSS, 0.01, Level.GOOD), (Factor.LOSS, 0.10, Level.POOR),
-        (Factor.BANDWIDTH, 2000, Level.GOOD), (Factor.BANDWIDTH, 300, Level.POOR),
-        (Factor.BANDWIDTH, 150, Level.BAD), (Factor.FPS, 0.5, Level.POOR),
+        (Factor.LOSS, 0.02, Level.GOOD), (Factor.LOSS, 0.04, Level.FAIR),
+        (Factor.BANDWIDTH, 2000, Level.GOOD), (Factor.BANDWIDTH, 450, Level.GOOD),
+        (Factor.BANDWIDTH, 300, Level.FAIR),
+        (Factor.BANDWIDTH, 200, Level.POOR),  # what a 250 kbit/s path estimates
+        (Factor.BANDWIDTH, 140, Level.BAD), (Factor.FPS, 0.5, Level.POOR),
     ],
 )  # fmt: skip
 def test_grades(factor: Factor, value: float, level: Level) -> None:

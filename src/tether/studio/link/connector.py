@@ -30,6 +30,7 @@ from tether.studio.link.health import (
     port_answers,
 )
 from tether.studio.link.media_stats import MediaStats
+from tether.studio.link.media_stats import read as read_stats
 from tether.studio.link.placement import ROOM_PROBE_S, Placement
 from tether.studio.link.socket_side import SocketSide
 from tether.studio.parameters import ParameterStore
@@ -237,7 +238,8 @@ class Connector(SocketSide):
         await self._tasks.cancel(self._stats)
         self.media_stats = MediaStats(self.clock)
         self._stats = self._tasks.spawn(
-            self.media_stats.poll(peer.pc, current=lambda: peer is self.peer), "media-stats"
+            self.media_stats.poll(lambda: read_stats(peer.pc), lambda: peer is self.peer),
+            "media-stats",
         )
         if self.timing.heartbeat_on:
             self._watch = self._tasks.spawn(

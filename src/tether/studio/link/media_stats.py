@@ -18,7 +18,7 @@ connection about once a second; the window logic is pure and takes a Clock.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection
@@ -130,10 +130,12 @@ class MediaStats:
             for old, bps, sent in flows
         )
 
-    async def poll(self, pc: RTCPeerConnection, current: Callable[[], bool]) -> None:
-        """Read ``pc`` every POLL_S while ``current()`` (run by the link's TaskOwner)."""
+    async def poll(
+        self, source: Callable[[], Awaitable[Reading]], current: Callable[[], bool]
+    ) -> None:
+        """Take a reading every POLL_S while ``current()`` (run by the link's TaskOwner)."""
         while current():
-            self.add(await read(pc))
+            self.add(await source())
             await self.clock.sleep(POLL_S)
 
 

@@ -43,7 +43,7 @@ class Sample:
 
     rtt_ms: float | None = None
     loss: float | None = None  # fraction of packets lost, 0..1
-    bitrate_kbps: float | None = None  # what the link carries now
+    bitrate_kbps: float | None = None  # what the link can carry, where it holds video back
     fps_in: float | None = None  # frames going to the worker
     fps_out: float | None = None  # processed frames coming back
     latency_ms: float | None = None  # glass to glass, from the frames themselves
@@ -53,10 +53,14 @@ class Sample:
 # Upper bounds for good, fair, poor (bad beyond); for bandwidth and fps lower bounds.
 THRESHOLDS: dict[Factor, tuple[float, float, float]] = {
     Factor.RTT: (150.0, 300.0, 600.0),
+    # Up to 2% the receivers' retransmission requests repair nearly all of it.
     Factor.LOSS: (0.02, 0.05, 0.15),
     Factor.LATENCY: (250.0, 500.0, 1000.0),
     Factor.WORKER: (0.5, 0.9, 1.5),  # share of the frame interval the worker needs
-    Factor.BANDWIDTH: (1000.0, 500.0, 250.0),  # kbit/s
+    # kbit/s a path's estimators allow (payload, so below a cap on the wire): 512x512 at
+    # 30 fps is smooth from about 400, a 250 kbit path (about 200) still carries 10+ fps,
+    # and below 150, the floor the video adapts down to, it cannot keep up.
+    Factor.BANDWIDTH: (400.0, 250.0, 150.0),
     Factor.FPS: (0.9, 0.6, 0.3),  # processed frames back per frame sent
 }
 HIGHER_IS_BETTER = {Factor.BANDWIDTH, Factor.FPS}
