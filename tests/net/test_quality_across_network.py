@@ -1,0 +1,55 @@
+"""Quality across the lab: 10% random loss each way shows as media loss, names loss as
+what limits the link, and never changes the link's state."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.net.lab import Lab
+from tests.net.rig import LabStream
+
+pytestmark = pytest.mark.timeout(90)
+
+
+async def test_random_loss_is_measured_and_limits_quality_while_connected(lab: Lab) -> None:
+    async with LabStream(lab, 256, 30) as rig:
+        states: list[str] = []
+
+        async def seen(check) -> bool:
+            status = await rig.status()
+            states.append(status["state"])
+            return check(status)
+
+        def clean(status: dict) -> bool:
+            stats = status["stats"]
+            return stats["media_loss"] == 0.0 and (stats["bandwidth_kbps"] or 0) > 0
+
+        await rig.wait(lambda: seen(clean), 20, "no loss and a bandwidth on a clean path")
+
+        def lossy(status: dict) -> bool:
+            quality = status["quality"] or {}
+            loss = status["stats"]["media_loss"] or 0.0
+            return loss > 0.05 and quality.get("factor") == "loss"
+
+        lab.loss(0.10)
+        start = time.monotonic()
+        await rig.wait(lambda: seen(lossy), 20, "loss measured and limiting the quality")
+        status = await rig.status()
+        assert status["quality"]["level"] in ("poor", "bad", "fair"), status["quality"]
+        assert 0.04 < status["stats"]["media_loss"] < 0.25, status["stats"]
+        assert rig.http is not None
+        metrics = (await rig.http.get("/metrics")).text
+        assert 'tether_link_quality_limited_by{factor="loss"} 1.0' in metrics
+        exported = re.search(r"^tether_link_media_loss_ratio (\S+)$", metrics, re.MULTILINE)
+        assert exported is not None and float(exported.group(1)) > 0.04, metrics
+        assert lab.dropped() > 0
+        # The loss is real and the video still flows: lossy, not lost.
+        assert rig.fps_between(start, time.monotonic()) > 5
+
+        lab.loss(0)
+        # A window later, the burst no longer counts.
+        await rig.wait(lambda: seen(lambda s: s["stats"]["media_loss"] == 0.0), 15, "loss gone")
+        assert set(states) == {"connected"}, states  # quality never changed the state
