@@ -111,21 +111,42 @@ def test_loss_is_a_fraction_and_never_below_the_better_direction(
         assert loss >= max(in_loss, out_loss) / 5 - 0.01  # one second of five, at least
 
 
-async def test_polls_every_second_while_current_and_then_stops() -> None:
+class FakePeer:
+    """Stands in for a peer connection: only its state is read here."""
+
+    connectionState = "connected"
+
+
+async def test_follows_the_current_peer_every_second_and_starts_afresh_on_a_new_one() -> None:
     clock = VirtualClock()
     stats = MediaStats(clock)
-    reads = 0
-    live = True
+    reads: list[FakePeer] = []
+    peer: FakePeer | None = FakePeer()
 
-    async def source() -> Reading:
-        nonlocal reads
-        reads += 1
-        return Reading(Counts(0, 100 * reads), Counts(0, 100 * reads))
+    async def reader(pc: FakePeer) -> Reading:
+        reads.append(pc)
+        lost = 50 if pc is first else 0  # the first peer is lossy, the second is not
+        total = 100 * sum(1 for r in reads if r is pc)
+        return Reading(Counts(lost * len(reads), total), Counts(0, total))
 
-    task = asyncio.create_task(stats.poll(source, lambda: live))
-    await clock.advance(POLL_S * 3.5)
-    assert reads == 4 and stats.loss == 0.0
-    live = False
-    await clock.advance(POLL_S)
-    assert task.done() and reads == 4
-    await task
+    first = peer
+    task = asyncio.create_task(stats.follow(lambda: peer, reader))  # type: ignore[arg-type]
+    try:
+        await clock.advance(POLL_S * 3.5)
+        assert len(reads) == 4 and stats.loss is not None and stats.loss > 0.2
+        peer = FakePeer()  # a reconnect: the old peer's window must not carry over
+        await clock.advance(POLL_S)
+        assert stats.loss is None  # one reading of the new peer says nothing yet
+        await clock.advance(POLL_S * 2)
+        assert stats.loss == 0.0
+        peer.connectionState = "connecting"
+        count = len(reads)
+        await clock.advance(POLL_S * 3)
+        assert len(reads) == count  # nothing read while not connected
+        peer = None
+        await clock.advance(POLL_S * 2)
+        assert stats.loss is None and stats.bandwidth_kbps is None
+        assert not task.done()  # it lives as long as the link; its owner ends it
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -29,8 +29,6 @@ from tether.studio.link.health import (
     Health,
     port_answers,
 )
-from tether.studio.link.media_stats import MediaStats
-from tether.studio.link.media_stats import read as read_stats
 from tether.studio.link.placement import ROOM_PROBE_S, Placement
 from tether.studio.link.socket_side import SocketSide
 from tether.studio.parameters import ParameterStore
@@ -78,8 +76,6 @@ class Connector(SocketSide):
         self._media_lock = asyncio.Lock()
         self._tasks = TaskOwner("connector")
         self._watch: asyncio.Task[Any] | None = None
-        self.media_stats = MediaStats(clock)  # the current peer's loss and bandwidth
-        self._stats: asyncio.Task[Any] | None = None
         self._ensure: asyncio.Task[Any] | None = None
         self._handover: asyncio.Task[Any] | None = None
 
@@ -235,12 +231,6 @@ class Connector(SocketSide):
 
     async def watch_health(self, peer: WorkerPeer) -> None:
         await self._tasks.cancel(self._watch)
-        await self._tasks.cancel(self._stats)
-        self.media_stats = MediaStats(self.clock)
-        self._stats = self._tasks.spawn(
-            self.media_stats.poll(lambda: read_stats(peer.pc), lambda: peer is self.peer),
-            "media-stats",
-        )
         if self.timing.heartbeat_on:
             self._watch = self._tasks.spawn(
                 self.health.watch(
@@ -298,7 +288,6 @@ class Connector(SocketSide):
     async def _close_peer(self) -> None:
         peer, self.peer = self.peer, None
         await self._tasks.cancel(self._watch)
-        await self._tasks.cancel(self._stats)
         if peer is not None:
             await self._close(peer)
 

@@ -17,6 +17,7 @@ connection about once a second; the window logic is pure and takes a Clock.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from aiortc import RTCPeerConnection
 from tether import rtc
 from tether.clock import Clock
 from tether.forwarding import Outgoing
+
+logger = logging.getLogger(__name__)
 
 POLL_S = 1.0  # how often the peer's stats are read
 WINDOW_S = 5.0  # loss is counted over about this much of the recent past
@@ -130,12 +133,28 @@ class MediaStats:
             for old, bps, sent in flows
         )
 
-    async def poll(
-        self, source: Callable[[], Awaitable[Reading]], current: Callable[[], bool]
+    async def follow(
+        self,
+        pc_of: Callable[[], RTCPeerConnection | None],
+        reader: Callable[[RTCPeerConnection], Awaitable[Reading]] | None = None,
     ) -> None:
-        """Take a reading every POLL_S while ``current()`` (run by the link's TaskOwner)."""
-        while current():
-            self.add(await source())
+        """Read the link's current peer connection every POLL_S while the link lives (run
+        by the link's TaskOwner). A new peer connection starts a new window."""
+        reader = reader or read
+        followed: RTCPeerConnection | None = None
+        while True:
+            pc = pc_of()
+            if pc is not followed:
+                followed = pc
+                self._readings.clear()
+            if pc is not None and pc.connectionState == "connected":
+                try:
+                    reading = await reader(pc)
+                except (ConnectionError, OSError) as exc:  # closing under us: next time
+                    logger.debug("media stats: %s", exc)
+                else:
+                    if pc_of() is pc:
+                        self.add(reading)
             await self.clock.sleep(POLL_S)
 
 
