@@ -30,6 +30,7 @@ def step(clock: VirtualClock, meter: QualityMeter, sample: Sample, seconds: floa
         (Factor.BANDWIDTH, 300, Level.FAIR),
         (Factor.BANDWIDTH, 200, Level.POOR),  # what a 250 kbit/s path estimates
         (Factor.BANDWIDTH, 140, Level.BAD), (Factor.FPS, 0.5, Level.POOR),
+        (Factor.FPS, 0.95, Level.GOOD),
     ],
 )  # fmt: skip
 def test_grades(factor: Factor, value: float, level: Level) -> None:
@@ -102,3 +103,33 @@ def test_reset_forgets() -> None:
     step(clock, meter, Sample(loss=0.5), 2)
     meter.reset()
     assert meter.current.level == Level.GOOD
+
+
+def test_fps_recovers_on_a_healthy_link_that_drops_a_frame_now_and_then() -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock)
+    step(clock, meter, Sample(fps_in=30, fps_out=20), 2)  # a slow start: fair, fps
+    assert meter.current.as_dict() == {"level": "fair", "factor": "fps"}
+    step(clock, meter, Sample(fps_in=30, fps_out=28.5), 6)  # 0.95: healthy, not perfect
+    assert meter.current.level == Level.GOOD
+    assert grade(Factor.FPS, 0.905, margin=0.1) == Level.FAIR  # inside the margin
+
+
+def test_a_factor_that_comes_and_goes_does_not_hold_an_improvement_back() -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock)
+    step(clock, meter, Sample(bitrate_kbps=200), 2)
+    assert meter.current.as_dict() == {"level": "poor", "factor": "bandwidth"}
+    # Better all along: fair while the path holds the video back, good (unmeasured)
+    # between; after the wait it shows the worst of the better ones.
+    for i in range(24):
+        meter.update(Sample(bitrate_kbps=330) if i % 2 else Sample())
+        clock._now += 0.25
+    assert meter.current.as_dict() == {"level": "fair", "factor": "bandwidth"}
+    step(clock, meter, Sample(bitrate_kbps=200), 2)
+    step(clock, meter, Sample(bitrate_kbps=330), 3)
+    step(clock, meter, Sample(bitrate_kbps=200), 0.5)  # a relapse restarts the wait
+    step(clock, meter, Sample(bitrate_kbps=330), 4.5)
+    assert meter.current.level == Level.POOR
+    step(clock, meter, Sample(bitrate_kbps=330), 1)
+    assert meter.current.level == Level.FAIR

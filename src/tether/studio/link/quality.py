@@ -88,7 +88,12 @@ def grade(factor: Factor, value: float, margin: float = 0.0) -> Level:
     """The level of one factor; ``margin`` makes the bands stricter (for improving)."""
     bounds = THRESHOLDS[factor]
     for level, bound in zip((Level.GOOD, Level.FAIR, Level.POOR), bounds, strict=True):
-        if factor in HIGHER_IS_BETTER:
+        if factor == Factor.FPS:
+            # A ratio that tops out at 1: the margin is a share of what is missing
+            # (10% of 0.9 would ask for 0.99, which a healthy link's jitter never shows).
+            if value >= bound + (1 - bound) * margin:
+                return level
+        elif factor in HIGHER_IS_BETTER:
             if value >= bound * (1 + margin):
                 return level
         elif value <= bound * (1 - margin):
@@ -135,11 +140,19 @@ class QualityMeter:
             if seen.factor != self.current.factor and seen.level > Level.GOOD:
                 self.current = seen  # same level, another cause: say the true one
             return self.current
-        if self._pending is None or self._pending.level != seen.level:
+        worse = seen.level > self.current.level
+        if self._pending is None or (self._pending.level > self.current.level) != worse:
             self._pending, self._pending_since = seen, now
-        wait = self.degrade_s if seen.level > self.current.level else self.improve_s
+        elif worse:
+            self._pending = seen
+        elif seen.level > self._pending.level:
+            # Better all along, though not equally: the wait goes on, and what shows
+            # when it is over is the worst of it (a factor that comes and goes, such
+            # as bandwidth, does not restart the wait each time).
+            self._pending = seen
+        wait = self.degrade_s if worse else self.improve_s
         if now - self._pending_since >= wait:
-            self.current, self._pending = seen, None
+            self.current, self._pending = self._pending, None
         return self.current
 
     def reset(self) -> None:
