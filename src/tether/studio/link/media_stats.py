@@ -34,8 +34,9 @@ POLL_S = 1.0  # how often the peer's stats are read
 WINDOW_S = 5.0  # loss is counted over about this much of the recent past
 MIN_PACKETS = 20  # fewer packets in a window than this say nothing about loss
 # A direction is limited by the path when its estimate is below this times what flows:
-# free, an estimate runs ahead of its flow by about 1.5x; congested, it sits at or below.
-HEADROOM = 1.25
+# free, an estimate runs ahead of its flow by about 1.5x; held to it, our encoders aim
+# at 85% of it (plus packet headers, which the flow here counts and estimates do not).
+HEADROOM = 1.35
 
 
 @dataclass(frozen=True)
