@@ -133,3 +133,12 @@ def test_a_factor_that_comes_and_goes_does_not_hold_an_improvement_back() -> Non
     assert meter.current.level == Level.POOR
     step(clock, meter, Sample(bitrate_kbps=330), 1)
     assert meter.current.level == Level.FAIR
+
+
+def test_bandwidth_is_judged_against_the_picture_it_carries() -> None:
+    meter = QualityMeter(VirtualClock())
+    full = 512 * 512 * 30
+    assert meter.raw(Sample(bitrate_kbps=200, pixels_per_s=full)).level == Level.POOR
+    # A quarter of the picture: 70 kbit/s is what 280 would be for the full one.
+    assert meter.raw(Sample(bitrate_kbps=70, pixels_per_s=full / 4)).level == Level.FAIR
+    assert meter.raw(Sample(bitrate_kbps=200)).level == Level.POOR  # size unknown

@@ -134,6 +134,7 @@ class Studio:
             bitrate_kbps=link.bandwidth_kbps if link.bandwidth_limited else None,
             fps_in=self.source.fps,
             fps_out=self.processed.fps,
+            pixels_per_s=_pixels_per_s(self.source),
         )
         return self.quality.update(sample).as_dict()
 
@@ -194,6 +195,12 @@ def cloud_status(
         },
         "events": [e.as_dict() for e in link.events],
     }
+
+
+def _pixels_per_s(slot: FrameSlot) -> float | None:
+    """How much picture the stream carries (bandwidth is judged against it)."""
+    size = forwarding.size_of(slot.frame) if slot.frame is not None else None
+    return size[0] * size[1] * max(slot.fps, 1.0) if size else None
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:

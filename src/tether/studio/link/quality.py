@@ -48,6 +48,7 @@ class Sample:
     fps_out: float | None = None  # processed frames coming back
     latency_ms: float | None = None  # glass to glass, from the frames themselves
     worker_ms: float | None = None  # the worker's time per frame
+    pixels_per_s: float | None = None  # the picture's size times its frame rate
 
 
 # Upper bounds for good, fair, poor (bad beyond); for bandwidth and fps lower bounds.
@@ -57,13 +58,15 @@ THRESHOLDS: dict[Factor, tuple[float, float, float]] = {
     Factor.LOSS: (0.02, 0.05, 0.15),
     Factor.LATENCY: (250.0, 500.0, 1000.0),
     Factor.WORKER: (0.5, 0.9, 1.5),  # share of the frame interval the worker needs
-    # kbit/s a path's estimators allow (payload, so below a cap on the wire): 512x512 at
-    # 30 fps is smooth from about 400, a 250 kbit path (about 200) still carries 10+ fps,
-    # and below 150, the floor the video adapts down to, it cannot keep up.
+    # kbit/s a path's estimators allow (payload, so below a cap on the wire), for 512x512
+    # at 30 fps (a smaller picture needs less: see REFERENCE_PIXELS_PER_S): smooth from
+    # about 400, a 250 kbit path (about 200) still carries 10+ fps, and below 150, the
+    # floor the video adapts down to, it cannot keep up.
     Factor.BANDWIDTH: (400.0, 250.0, 150.0),
     Factor.FPS: (0.9, 0.6, 0.3),  # processed frames back per frame sent
 }
 HIGHER_IS_BETTER = {Factor.BANDWIDTH, Factor.FPS}
+REFERENCE_PIXELS_PER_S = 512 * 512 * 30  # the picture the bandwidth bounds are for
 MARGIN = 0.1  # a factor improves only when 10% inside its better band
 
 
@@ -76,7 +79,8 @@ def _values(sample: Sample) -> dict[Factor, float]:
     if sample.latency_ms is not None:
         out[Factor.LATENCY] = sample.latency_ms
     if sample.bitrate_kbps is not None:
-        out[Factor.BANDWIDTH] = sample.bitrate_kbps
+        scale = REFERENCE_PIXELS_PER_S / sample.pixels_per_s if sample.pixels_per_s else 1.0
+        out[Factor.BANDWIDTH] = sample.bitrate_kbps * scale  # as if for the reference
     if sample.fps_in and sample.fps_out is not None and sample.fps_in >= 1.0:
         out[Factor.FPS] = min(sample.fps_out / sample.fps_in, 1.0)
         if sample.worker_ms is not None:
