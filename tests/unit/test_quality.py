@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tether.clock import VirtualClock
-from tether.studio.link.quality import Factor, Level, QualityMeter, Sample, grade
+from tether.studio.link.quality import (
+    Factor,
+    LargestPicture,
+    Level,
+    QualityMeter,
+    Sample,
+    grade,
+)
 
 HEALTHY = Sample(rtt_ms=40, loss=0.0, fps_in=30, fps_out=30, latency_ms=90, worker_ms=5)
 
@@ -135,10 +142,15 @@ def test_a_factor_that_comes_and_goes_does_not_hold_an_improvement_back() -> Non
     assert meter.current.level == Level.FAIR
 
 
-def test_bandwidth_is_judged_against_the_picture_it_carries() -> None:
+def test_bandwidth_is_judged_against_the_largest_picture_the_stream_carried() -> None:
     meter = QualityMeter(VirtualClock())
-    full = 512 * 512 * 30
-    assert meter.raw(Sample(bitrate_kbps=200, pixels_per_s=full)).level == Level.POOR
+    assert meter.raw(Sample(bitrate_kbps=200, pixels=512 * 512)).level == Level.POOR
     # A quarter of the picture: 70 kbit/s is what 280 would be for the full one.
-    assert meter.raw(Sample(bitrate_kbps=70, pixels_per_s=full / 4)).level == Level.FAIR
+    assert meter.raw(Sample(bitrate_kbps=70, pixels=256 * 256)).level == Level.FAIR
     assert meter.raw(Sample(bitrate_kbps=200)).level == Level.POOR  # size unknown
+    picture, stream, other = LargestPicture(), object(), object()
+    assert picture.see(stream, None) is None
+    assert picture.see(stream, (512, 512)) == 512 * 512
+    # Shrunk to fit the path: still judged as the picture it was.
+    assert picture.see(stream, (256, 256)) == 512 * 512
+    assert picture.see(other, (256, 256)) == 256 * 256  # a new stream starts afresh

@@ -10,7 +10,7 @@ from tether import forwarding
 from tether.config import StudioSettings
 from tether.media import FrameSlot
 from tether.studio.link import LinkState, LinkStatus, WorkerLink
-from tether.studio.link.quality import QualityMeter, Sample
+from tether.studio.link.quality import LargestPicture, QualityMeter, Sample
 from tether.studio.parameters import ParameterStore
 from tether.studio.stream import OutputTrack, StreamSession
 from tether.tasks import TaskOwner
@@ -27,6 +27,7 @@ class Studio:
         self.params = ParameterStore()
         self.link = WorkerLink(settings, self.source, self.processed, self.params)
         self.quality = QualityMeter(self.link.clock)
+        self._picture = LargestPicture()
         self.stream: StreamSession | None = None
         self.previous_stream_reason: str | None = None
         self._streams = asyncio.Lock()  # offers, stops and ends: one at a time
@@ -127,6 +128,8 @@ class Studio:
         if link.state != LinkState.CONNECTED or self.stream is None or not link.webrtc_connected:
             self.quality.reset()
             return None
+        frame = self.source.frame
+        size = forwarding.size_of(frame) if frame is not None else None
         sample = Sample(
             rtt_ms=link.heartbeat_rtt_ms,
             loss=link.media_loss,
@@ -134,7 +137,7 @@ class Studio:
             bitrate_kbps=link.bandwidth_kbps if link.bandwidth_limited else None,
             fps_in=self.source.fps,
             fps_out=self.processed.fps,
-            pixels_per_s=_pixels_per_s(self.source),
+            pixels=self._picture.see(self.stream, size),
         )
         return self.quality.update(sample).as_dict()
 
@@ -195,12 +198,6 @@ def cloud_status(
         },
         "events": [e.as_dict() for e in link.events],
     }
-
-
-def _pixels_per_s(slot: FrameSlot) -> float | None:
-    """How much picture the stream carries (bandwidth is judged against it)."""
-    size = forwarding.size_of(slot.frame) if slot.frame is not None else None
-    return size[0] * size[1] * max(slot.fps, 1.0) if size else None
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:

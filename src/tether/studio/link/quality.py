@@ -48,7 +48,7 @@ class Sample:
     fps_out: float | None = None  # processed frames coming back
     latency_ms: float | None = None  # glass to glass, from the frames themselves
     worker_ms: float | None = None  # the worker's time per frame
-    pixels_per_s: float | None = None  # the picture's size times its frame rate
+    pixels: int | None = None  # the largest picture the stream carried
 
 
 # Upper bounds for good, fair, poor (bad beyond); for bandwidth and fps lower bounds.
@@ -59,14 +59,14 @@ THRESHOLDS: dict[Factor, tuple[float, float, float]] = {
     Factor.LATENCY: (250.0, 500.0, 1000.0),
     Factor.WORKER: (0.5, 0.9, 1.5),  # share of the frame interval the worker needs
     # kbit/s a path's estimators allow (payload, so below a cap on the wire), for 512x512
-    # at 30 fps (a smaller picture needs less: see REFERENCE_PIXELS_PER_S): smooth from
+    # (a smaller picture needs less: see REFERENCE_PIXELS): smooth from
     # about 400, a 250 kbit path (about 200) still carries 10+ fps, and below 150, the
     # floor the video adapts down to, it cannot keep up.
     Factor.BANDWIDTH: (400.0, 250.0, 150.0),
     Factor.FPS: (0.9, 0.6, 0.3),  # processed frames back per frame sent
 }
 HIGHER_IS_BETTER = {Factor.BANDWIDTH, Factor.FPS}
-REFERENCE_PIXELS_PER_S = 512 * 512 * 30  # the picture the bandwidth bounds are for
+REFERENCE_PIXELS = 512 * 512  # the picture the bandwidth bounds are for
 MARGIN = 0.1  # a factor improves only when 10% inside its better band
 
 
@@ -79,7 +79,7 @@ def _values(sample: Sample) -> dict[Factor, float]:
     if sample.latency_ms is not None:
         out[Factor.LATENCY] = sample.latency_ms
     if sample.bitrate_kbps is not None:
-        scale = REFERENCE_PIXELS_PER_S / sample.pixels_per_s if sample.pixels_per_s else 1.0
+        scale = REFERENCE_PIXELS / sample.pixels if sample.pixels else 1.0
         out[Factor.BANDWIDTH] = sample.bitrate_kbps * scale  # as if for the reference
     if sample.fps_in and sample.fps_out is not None and sample.fps_in >= 1.0:
         out[Factor.FPS] = min(sample.fps_out / sample.fps_in, 1.0)
@@ -103,6 +103,22 @@ def grade(factor: Factor, value: float, margin: float = 0.0) -> Level:
         elif value <= bound * (1 - margin):
             return level
     return Level.BAD
+
+
+class LargestPicture:
+    """The largest picture a stream has carried: what its bandwidth is judged against (a
+    path that made the sender shrink its picture must not then pass for good enough)."""
+
+    def __init__(self) -> None:
+        self._stream: object = None
+        self._pixels = 0
+
+    def see(self, stream: object, size: tuple[int, int] | None) -> int | None:
+        if stream is not self._stream:
+            self._stream, self._pixels = stream, 0
+        if size is not None:
+            self._pixels = max(self._pixels, size[0] * size[1])
+        return self._pixels or None
 
 
 @dataclass(frozen=True)
