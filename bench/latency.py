@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import av
+import httpx
 
 from bench.relay import cpu_seconds, machine, start
 from tether.frame_id import base_planes
@@ -87,6 +88,7 @@ async def run_path(kind, opts, fps, urls, token, pids, trace_dir) -> dict:
     await asyncio.sleep(opts.seconds)
     until = time.monotonic()
     cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    reported = await studio_reports(urls["studio"]) if kind == "relay" else None
     frames = sink.frames - frames_before
     await stop()
     traced = read_traces(trace_dir, since - 1.0, until + 1.0)
@@ -101,7 +103,18 @@ async def run_path(kind, opts, fps, urls, token, pids, trace_dir) -> dict:
     result = breakdown({k: v for k, v in traced.items() if "client.captured" in v}, stages)
     result["fps"] = round(frames / (until - since), 2)
     result["cpu_ms_per_frame"] = round(1000 * sum(cpu.values()) / max(frames, 1), 2)
+    if reported is not None:
+        result["studio_reports"] = reported
     return result
+
+
+async def studio_reports(studio_url: str) -> dict:
+    """What the studio itself measured from the frames (its last 2 s), to set beside
+    the traced times: studio -> worker -> studio, and the worker's pipeline time."""
+    async with httpx.AsyncClient() as http:
+        status = (await http.get(f"{studio_url}/api/v1/cloud/status", timeout=5)).json()
+    stats = status["stats"]
+    return {"media_latency_ms": stats.get("media_latency_ms"), "worker_ms": stats.get("worker_ms")}
 
 
 def codec_cost(size: int, frames: int = 120) -> dict:

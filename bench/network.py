@@ -164,6 +164,7 @@ async def steady(
         "fps": round(rig.fps_between(t0, t1), 1),
         "latency_p50_s": pct(lat, 0.5),
         "latency_p95_s": pct(lat, 0.95),
+        "width_min_median": _widths(rig, t0, t1),
         "router_dropped": dropped,
         "states": states,
         "detections": why,
@@ -171,6 +172,13 @@ async def steady(
     }
     await settle(rig)
     return result
+
+
+def _widths(rig: LabStream, t0: float, t1: float) -> list[int] | None:
+    """The smallest and the median width of the pictures that came back (a link short
+    of bitrate shrinks them)."""
+    widths = sorted(w for t, w in rig.sink.widths if t0 <= t <= t1)
+    return [widths[0], widths[len(widths) // 2]] if widths else None
 
 
 async def scenario(rig: LabStream, name: str, opts: argparse.Namespace) -> dict[str, Any]:

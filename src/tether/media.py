@@ -11,6 +11,7 @@ import asyncio
 import fractions
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import av
@@ -99,11 +100,17 @@ class FrameSlot:
         return item
 
 
-async def pump(track: MediaStreamTrack, slot: FrameSlot) -> None:
-    """Drain a (remote) track into a slot until the track ends."""
+async def pump(
+    track: MediaStreamTrack, slot: FrameSlot, seen: Callable[[Any], None] | None = None
+) -> None:
+    """Drain a (remote) track into a slot until the track ends; ``seen`` hears of each
+    frame as it arrives."""
     try:
         while True:
-            slot.put(await track.recv())
+            frame = await track.recv()
+            if seen is not None:
+                seen(frame)
+            slot.put(frame)
     except MediaStreamError:
         return
 

@@ -75,12 +75,14 @@ class FrameSink:
     keep_rgb: bool = True
 
     history: list[tuple[float, int]] = field(default_factory=list)  # (received at, frame id)
+    widths: list[tuple[float, int]] = field(default_factory=list)  # (received at, width)
     _seen: set[int] = field(default_factory=set)
 
     def record(self, frame: av.VideoFrame) -> None:
         now = time.monotonic()
         self.frames += 1
         self.received_at.append(now)
+        self.widths.append((now, frame.width))
         source = self.source
         if source is not None and frame.width < source.width:
             # A link short of bitrate shrinks the picture: read it at the source's size.

@@ -194,15 +194,32 @@ class PipelineError(_ChannelMessage):
     message: str | None = None
 
 
+# The worker reports how it made a frame at most this often (one frame in three at 30 fps).
+FRAME_TIMING_INTERVAL_S = 0.1
+_RTP_TIMESTAMP = Field(ge=0, lt=1 << 32)
+
+
+class FrameTiming(_ChannelMessage):
+    """worker -> studio, on the heartbeat channel: the frame the worker sent with RTP
+    timestamp ``output`` was made from the one that came with ``input``, and the
+    pipeline took ``worker_ms`` on it. The studio matches both against the frames it
+    sent and got back: latency measured from the frames themselves."""
+
+    type: Literal["timing"] = "timing"
+    input: int = _RTP_TIMESTAMP
+    output: int = _RTP_TIMESTAMP
+    worker_ms: float = Field(ge=0, le=3_600_000)
+
+
 ChannelMessage = Annotated[
     Parameters | ParametersAck | ParametersError | HeartbeatPing | HeartbeatPong
-    | ChannelError | PipelineError,
+    | ChannelError | PipelineError | FrameTiming,
     Field(discriminator="type"),
 ]  # fmt: skip
 _channel_adapter: TypeAdapter[ChannelMessage] = TypeAdapter(ChannelMessage)
 CHANNEL_TYPES = (
     "parameters", "parameters_ack", "parameters_error", "ping", "pong", "error",
-    "pipeline_error",
+    "pipeline_error", "timing",
 )  # fmt: skip
 
 

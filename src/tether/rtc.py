@@ -26,6 +26,11 @@
   public inbound-rtp stats keep one entry per receiver, and the stream written last
   wins, which is the retransmission (RTX) stream once anything was resent; and its
   receiver's bitrate estimate (what its REMB says) is not in its stats at all.
+- Latency is measured from the frames: each end needs the RTP timestamps that were on
+  the wire. aiortc's sender adds a random origin it keeps in a local variable, and its
+  receiver subtracts the first timestamp it saw. ``on_frame_sent`` reports each frame's
+  wire timestamp once its packets are out (the sender's last RTP timestamp, kept for
+  its sender reports); ``wire_timestamp`` adds the receiver's first timestamp back.
 """
 
 from __future__ import annotations
@@ -529,6 +534,48 @@ def on_feedback(
                 await bitrate(bps)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+# --- the RTP timestamps on the wire, for measuring latency from the frames ---
+
+RTP_TIMESTAMP_MODULO = 1 << 32
+TIMESTAMP_ROUNDING = 1  # ticks an encoded picture's timestamp may lose (see on_frame_sent)
+
+
+def on_frame_sent(sender: RTCRtpSender, callback: Callable[[int, int], None]) -> bool:
+    """Call ``callback(timestamp, rtp_timestamp)`` once all of a frame's packets went out:
+    ``timestamp`` is the frame's own (its pts on the 90 kHz clock; encoding a picture
+    goes through microseconds, so it may be ``TIMESTAMP_ROUNDING`` less), ``rtp_timestamp``
+    the one on the wire. False (nothing reported) on an aiortc this was not checked
+    against."""
+    if not adapted():
+        return False
+    original = sender._next_encoded_frame
+    pending: list[tuple[int, int]] = []  # the frame being sent: timestamp, packets before it
+
+    async def next_frame(codec: RTCRtpCodecParameters) -> Any:
+        # aiortc's send loop asks for the next frame only once the last one is out.
+        if pending:
+            timestamp, before = pending.pop()
+            if sender._RTCRtpSender__packet_count > before:  # type: ignore[attr-defined]
+                callback(timestamp, sender._RTCRtpSender__rtp_timestamp)  # type: ignore[attr-defined]
+        frame = await original(codec)
+        if frame is not None:
+            pending.append((frame.timestamp, sender._RTCRtpSender__packet_count))  # type: ignore[attr-defined]
+        return frame
+
+    sender._next_encoded_frame = next_frame  # type: ignore[method-assign]
+    return True
+
+
+def wire_timestamp(receiver: RTCRtpReceiver, timestamp: int) -> int | None:
+    """The RTP timestamp a received frame (``EncodedFrame.timestamp`` or a decoded
+    frame's pts) had on the wire; None before the receiver saw a frame."""
+    mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
+    origin = getattr(mapper, "_origin", None)
+    if not isinstance(origin, int) or not adapted():
+        return None
+    return (timestamp + origin) % RTP_TIMESTAMP_MODULO
 
 
 def packet_of(frame: EncodedFrame) -> av.Packet:

@@ -50,6 +50,10 @@ def render(status: dict[str, Any]) -> Table:
             "heartbeat RTT",
             f"{stats['heartbeat_rtt_ms']} ms" if stats.get("heartbeat_rtt_ms") else "-",
         ),
+        (
+            "media round trip / worker",
+            f"{_ms(stats.get('media_latency_ms'))} / {_ms(stats.get('worker_ms'))}",
+        ),
         ("outages / reconnects", f"{stats.get('outages')} / {stats.get('reconnects')}"),
     ]
     for name, value in rows:
@@ -74,6 +78,10 @@ def one_line(status: dict[str, Any]) -> str:
 
 def _seconds(value: Any) -> str:
     return f"{value:.1f} s" if isinstance(value, int | float) else "-"
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.0f} ms" if isinstance(value, int | float) else "-"
 
 
 def show_status(studio_url: str, watch: bool, console: Console, token: str | None = None) -> int:

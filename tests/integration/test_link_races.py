@@ -84,7 +84,7 @@ def _gray(rgb: np.ndarray | None) -> bool:
     if rgb is None:
         return False
     body = rgb[40:].astype(int)
-    return bool(np.abs(body[:, :, 0] - body[:, :, 2]).mean() < 4)
+    return bool(np.abs(body[:, :, 0] - body[:, :, 2]).mean() < 12)  # gray, up to codec noise
 
 
 async def test_parameters_posted_while_offering_are_applied_at_their_version(

@@ -61,7 +61,9 @@ class Streaming:
             "processed frames flowing",
         )
         body = self.sink.last_rgb[40:].astype(int)
-        assert np.abs(body[:, :, 0] - body[:, :, 2]).mean() < 4, "frames are not processed"
+        # Gray: red and blue agree up to codec noise (a few levels, more at a low bitrate
+        # on a busy machine); the unprocessed picture differs by about a hundred.
+        assert np.abs(body[:, :, 0] - body[:, :, 2]).mean() < 12, "frames are not processed"
 
     async def set_params(self, **changes: Any) -> int:
         r = await self.http.post("/api/v1/parameters", json=changes)

@@ -335,6 +335,11 @@ class Lab:
         self._ns(self.router_ns, "iptables", "-F", "LAB_HOLE")
         self._ns(self.router_ns, "iptables", "-A", "LAB_HOLE", "-p", "udp", "-j", "DROP")
 
+    def block_forwarded_tcp(self) -> None:
+        """No TCP crosses the router: the signaling socket dies, media (UDP) flows on."""
+        self._ns(self.router_ns, "iptables", "-F", "LAB_HOLE")
+        self._ns(self.router_ns, "iptables", "-A", "LAB_HOLE", "-p", "tcp", "-j", "DROP")
+
     def held(self) -> int:
         """Packets the blackhole rules dropped so far."""
         out = self._ns(self.router_ns, "iptables", "-nvxL", "LAB_HOLE").stdout

@@ -43,8 +43,8 @@ async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
         lab.blackhole(False)
         path_back = time.monotonic()
         back = await rig.wait(lambda: rig.first_fresh_frame_after(path_back), 15, "frames")
-        # (bounded loosely: a link that went `failed` meanwhile waits for its slow probe)
-        assert rig.first_fresh_frame_after(path_back) - path_back < 6.0
+        # (bounded loosely for a busy CI machine; bench.network measures it: < 1 s)
+        assert rig.first_fresh_frame_after(path_back) - path_back < 3.0
         await rig.wait(rig.synced, 10, "parameters acknowledged")
         assert await rig.worker_seq() == rig.seq  # updates made during the outage applied
 
@@ -54,7 +54,7 @@ async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
         moved = time.monotonic()
         await rig.post_parameters()
         await rig.wait(lambda: rig.first_fresh_frame_after(moved), 20, "frames after move")
-        assert rig.first_fresh_frame_after(moved) - moved < 8.0  # once ~15 s
+        assert rig.first_fresh_frame_after(moved) - moved < 5.0  # once ~15 s
         await rig.wait(rig.synced, 10, "parameters acknowledged after move")
         assert await rig.worker_seq() == rig.seq
 
@@ -79,3 +79,45 @@ async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
         del back
         log = rig.studio.output()
         assert "never retrieved" not in log and "Traceback" not in log, log[-3000:]
+
+
+async def test_congestion_and_a_dead_signaling_socket_are_not_outages(lab: Lab) -> None:
+    async with LabStream(lab, 512, 30, grain=True) as rig:
+        # A 250 kbit/s cap each way, for a stream that needs more: the video shrinks to
+        # fit; frames keep coming and the link never reconnects.
+        before = (await rig.status())["stats"]
+        lab.cap(250)
+        await asyncio.sleep(3)
+        start = time.monotonic()
+        states = await post_for(rig, 12.0)
+        assert states == ["connected"], states
+        assert rig.fps_between(start, time.monotonic()) >= 10
+        assert lab.cap_dropped() > 0  # the cap did bind
+        lab.cap(None)
+        await rig.wait(rig.synced, 10, "parameters acknowledged after the cap")
+        assert await rig.worker_seq() == rig.seq
+
+        # TCP blocked, UDP not: the signaling socket dies (its keepalive fails), the
+        # media path lives. The socket is reopened quietly; no outage.
+        lab.block_forwarded_tcp()
+        start = time.monotonic()
+        await rig.wait(
+            lambda: _signaling_down(rig), 10, "the signaling socket noticed dead", every_s=0.1
+        )
+        states = await post_for(rig, 3.0)
+        assert states == ["connected"], states
+        assert rig.fps_between(start, time.monotonic()) >= 10
+        lab.blackhole(False)  # TCP passes again
+        await rig.wait(lambda: _signaling_up(rig), 10, "the socket reopened", every_s=0.1)
+        await rig.wait(rig.synced, 10, "parameters acknowledged")
+        after = (await rig.status())["stats"]
+        assert after["outages"] == before["outages"] and after["reconnects"] == before["reconnects"]
+        assert await rig.worker_seq() == rig.seq
+
+
+async def _signaling_down(rig: LabStream) -> bool:
+    return not (await rig.status())["connected"]
+
+
+async def _signaling_up(rig: LabStream) -> bool:
+    return (await rig.status())["connected"]

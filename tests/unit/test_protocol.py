@@ -51,8 +51,15 @@ def test_channel_messages_round_trip() -> None:
         protocol.ChannelError(message="what?"),
         protocol.PipelineError(count=2, message="tint: boom"),
         protocol.PipelineError(count=2, message=None),
+        protocol.FrameTiming(input=4_294_967_295, output=0, worker_ms=12.5),
     ]:
         assert protocol.parse_channel_message(protocol.encode(message)) == message
+
+
+def test_frame_timing_is_small() -> None:
+    # Up to ten a second on the heartbeat's channel: it must stay a single small packet.
+    worst = protocol.FrameTiming(input=4_294_967_295, output=4_294_967_295, worker_ms=999.99)
+    assert len(protocol.encode(worst)) <= 80
 
 
 def test_pipeline_error_wire_format() -> None:
@@ -68,6 +75,8 @@ def test_pipeline_error_wire_format() -> None:
         ('{"type": "dance"}', "unknown message type"),
         ('{"type": "parameters", "version": "x", "parameters": {}}', "version"),
         ('{"type": "parameters_ack"}', "version"),
+        ('{"type": "timing", "input": 4294967296, "output": 1, "worker_ms": 1}', "input"),
+        ('{"type": "timing", "input": 1, "output": 1, "worker_ms": -1}', "worker_ms"),
     ],
 )
 def test_bad_channel_messages(raw: str, needle: str) -> None:

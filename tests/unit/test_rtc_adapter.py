@@ -109,6 +109,82 @@ async def test_fitted_encoder_and_datagram_count_on_two_real_peers() -> None:
         await b.close()
 
 
+@pytest.mark.parametrize("encoded", [False, True], ids=["decoded", "encoded"])
+async def test_wire_timestamps_match_between_sender_and_receiver(encoded: bool) -> None:
+    """What the sender reports it put on the wire is what the receiver maps its frames
+    back to: aiortc's random origin on one side, its first timestamp on the other."""
+    from aiortc import VideoStreamTrack
+
+    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
+    sent: list[tuple[int, int]] = []
+    received: list[int] = []
+    done = asyncio.Event()
+
+    @b.on("track")
+    def on_track(track) -> None:
+        receiver = rtc.receiver_of(b, track)
+        assert receiver is not None
+        if encoded:
+            assert rtc.receive_encoded(receiver) is not None
+
+        async def drain() -> None:
+            while len(received) < 15:
+                unit = await track.recv()
+                stamp = unit.timestamp if encoded else unit.pts
+                wire = rtc.wire_timestamp(receiver, stamp)
+                assert wire is not None
+                received.append(wire)
+            done.set()
+
+        tasks.append(asyncio.ensure_future(drain()))
+
+    class Source(VideoStreamTrack):
+        handed_out: list[int] = []
+
+        async def recv(self):
+            frame = await super().recv()
+            self.handed_out.append(frame.pts)
+            return frame
+
+    tasks: list[asyncio.Future] = []
+    try:
+        source = Source()
+        assert rtc.on_frame_sent(a.addTrack(source), lambda ts, wire: sent.append((ts, wire)))
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        await asyncio.wait_for(done.wait(), 20)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await a.close()
+        await b.close()
+    # One random origin: every frame's wire timestamp is its own timestamp plus it.
+    origins = {(wire - ts) % rtc.RTP_TIMESTAMP_MODULO for ts, wire in sent}
+    assert len(origins) == 1, origins
+    # Each frame the track handed out is reported once it is sent, in order; VP8
+    # encoding goes through microseconds, so its timestamp may come back a tick less.
+    handed_out = source.handed_out[: len(sent)]
+    assert all(0 <= pts - ts <= 1 for (ts, _), pts in zip(sent, handed_out, strict=True))
+    assert len(sent) >= len(source.handed_out) - 2
+    # Every frame the receiver got is one the sender reported, in order.
+    wires = [wire for _, wire in sent]
+    assert received[: len(wires) - 1] == [w for w in wires if w in received][: len(wires) - 1]
+    assert set(received[:-1]) <= set(wires), (received, wires)
+    assert received[0] == wires[0]
+
+
+def test_wire_timestamp_is_unknown_before_a_frame() -> None:
+    from aiortc import RTCRtpReceiver
+
+    class NoTransport:
+        state = "new"
+
+    receiver = RTCRtpReceiver("video", NoTransport())
+    assert rtc.wire_timestamp(receiver, 1234) is None
+
+
 async def test_media_path_measures_from_two_real_peers() -> None:
     """received_counts/receive_estimate read aiortc's receiver; media_stats.read puts them
     together with the public stats (the worker's receiver reports, the transport)."""

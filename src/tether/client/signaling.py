@@ -113,6 +113,7 @@ class SignalingClient:
         self.closed = asyncio.Event()
         self.close_reason = ""
         self.on_close: Callable[[str], None] | None = None
+        self.keepalive_failed = False  # closed because its pings went unanswered
         self._ice: tuple[float, list[dict[str, Any]]] | None = None
         # Messages the worker sends unasked (e.g. ``draining``), not replies to a request.
         self.on_notice: Callable[[dict[str, Any]], None] | None = None
@@ -218,6 +219,11 @@ class SignalingClient:
         except ConnectionClosed as exc:
             rcvd = exc.rcvd
             reason = _describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+            # Our keepalive gave up (we sent 1011, heard nothing): the path went quiet,
+            # not the worker closed (that is a FIN or a close frame).
+            if rcvd is None and exc.sent is not None and exc.sent.code == 1011:
+                self.keepalive_failed = True
+                reason = "signaling socket: no answer to its keepalive (network)"
         finally:
             self._closed(reason)
 

@@ -13,9 +13,18 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
 
 from tether import forwarding, protocol
+from tether.client.media_latency import MediaLatency
 from tether.client.signaling import SignalingClient
 from tether.media import FrameSlot, pump
-from tether.rtc import carry_bitrate, create_peer_connection, datagrams_received
+from tether.rtc import (
+    EncodedFrame,
+    carry_bitrate,
+    create_peer_connection,
+    datagrams_received,
+    on_frame_sent,
+    receiver_of,
+    wire_timestamp,
+)
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
@@ -55,6 +64,7 @@ class WorkerPeer:
         self._worker_frames: int | None = None
         self._datagrams = 0
         self.rtt_ms: float | None = None
+        self.latency = MediaLatency(now)  # the media round trip, from the frames
         self.on_state: Callable[[str], None] | None = None
         self.on_ack: Callable[[int], None] | None = None
         self._source = source
@@ -86,7 +96,7 @@ class WorkerPeer:
             unused, self.pc = self.pc, create_peer_connection(ice_servers)
             await unused.close()
         pc = self.pc
-        pc.addTrack(self._source)
+        on_frame_sent(pc.addTrack(self._source), lambda _, wire: self.latency.sent(wire))
         self._channel = pc.createDataChannel(protocol.DATA_CHANNEL_LABEL)
         self._bind_channel(self._channel)
         # Its own channel, unordered and never retransmitted: a lost ping is just lost,
@@ -101,7 +111,17 @@ class WorkerPeer:
             if track.kind == "video":
                 if self.relay:
                     forwarding.attach(pc, track)
-                self._tasks.spawn(pump(track, self.processed), "pump")
+                receiver = receiver_of(pc, track)
+
+                def arrived(unit: Any) -> None:
+                    stamp = unit.timestamp if isinstance(unit, EncodedFrame) else unit.pts
+                    if receiver is None or stamp is None:
+                        return
+                    wire = wire_timestamp(receiver, stamp)
+                    if wire is not None:
+                        self.latency.arrived(wire)
+
+                self._tasks.spawn(pump(track, self.processed, arrived), "pump")
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -165,6 +185,8 @@ class WorkerPeer:
         elif isinstance(msg, protocol.ParametersError):
             self.params_error = msg.message
             logger.warning("worker rejected parameters v%d: %s", msg.version, msg.message)
+        elif isinstance(msg, protocol.FrameTiming):
+            self.latency.reported(msg.input, msg.output, msg.worker_ms)
         elif isinstance(msg, protocol.PipelineError):
             self.pipeline_error = msg.message
         elif isinstance(msg, protocol.ChannelError):

@@ -112,8 +112,8 @@ def _factors(status: dict[str, Any]) -> list[tuple[str, str, float | None]]:
         ),
         (
             "link_media_latency_seconds",
-            "Glass-to-glass latency, measured from the frames.",
+            "A frame to the worker and its result back, measured from the frames.",
             scaled("media_latency_ms", 1e-3),
         ),
-        ("worker_frame_seconds", "The worker's time per frame.", scaled("worker_ms", 1e-3)),
+        ("worker_frame_seconds", "The worker pipeline's time a frame.", scaled("worker_ms", 1e-3)),
     ]

@@ -138,6 +138,8 @@ class Studio:
             fps_in=self.source.fps,
             fps_out=self.processed.fps,
             pixels=self._picture.see(self.stream, size),
+            latency_ms=link.media_latency_ms,
+            worker_ms=link.worker_ms,
         )
         return self.quality.update(sample).as_dict()
 
@@ -193,6 +195,8 @@ def cloud_status(
             "media_loss": _round(link.media_loss, 4),
             "bandwidth_kbps": _round(link.bandwidth_kbps, 1),
             "bandwidth_limited": link.bandwidth_limited,
+            "media_latency_ms": _round(link.media_latency_ms, 1),
+            "worker_ms": _round(link.worker_ms, 2),
             "outages": link.outages,
             "reconnects": link.reconnects,
         },

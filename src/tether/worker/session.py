@@ -13,18 +13,20 @@ import logging
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from concurrent.futures import Executor
 from enum import StrEnum
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 from pydantic import BaseModel, ValidationError
 
 from tether import protocol, trace
 from tether.media import FrameSlot, Restamper, pump
 from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
+from tether.rtc import TIMESTAMP_ROUNDING, on_frame_sent, receiver_of, wire_timestamp
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
@@ -41,27 +43,59 @@ class ParameterError(ValueError):
     pass
 
 
+# Output frames remembered until sent (the sender takes one at a time).
+MADE_KEPT = 8
+
+
 class ProcessedTrack(MediaStreamTrack):
-    """Sends the pipeline's output for the newest input frame."""
+    """Sends the pipeline's output for the newest input frame, and tells the studio
+    which input frame each output was made from (``FrameTiming``) once it is sent."""
 
     kind = "video"
 
-    def __init__(self, session: MediaSession) -> None:
+    def __init__(self, session: MediaSession, receiver: RTCRtpReceiver | None = None) -> None:
         super().__init__()
         self._session = session
+        self._receiver = receiver  # where the input comes from: its wire timestamps
         # A resumed session's slot still holds the old stream's last frame: skip it.
         self._seq = session.input.seq
         # Our own timestamps: the input's restart with each new peer connection, and
         # an encoder fails on timestamps that go backwards.
         self._restamper = Restamper()
+        # Output frames not yet sent: our timestamp -> (input's wire timestamp, ms).
+        self._made: OrderedDict[int, tuple[int, float]] = OrderedDict()
+        self._reported_at = -1e9
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
         self._seq, frame = await self._session.input.newer_than(self._seq)
+        source = None
+        if self._receiver is not None and frame.pts is not None:
+            source = wire_timestamp(self._receiver, frame.pts)
+        started = time.monotonic()
         out = await self._session.process(frame)
+        worker_ms = (time.monotonic() - started) * 1000.0
         trace.mark("worker.out", out)
-        return self._restamper.stamp(out)
+        out = self._restamper.stamp(out)
+        if source is not None:
+            self._made[out.pts] = (source, worker_ms)
+            while len(self._made) > MADE_KEPT:
+                self._made.popitem(last=False)
+        return out
+
+    def sent(self, timestamp: int, rtp_timestamp: int) -> None:
+        """aiortc's sender put our frame ``timestamp`` on the wire as ``rtp_timestamp``."""
+        candidates = range(timestamp, timestamp + TIMESTAMP_ROUNDING + 1)
+        made = next((self._made.pop(pts) for pts in candidates if pts in self._made), None)
+        now = time.monotonic()
+        if made is None or now - self._reported_at < protocol.FRAME_TIMING_INTERVAL_S:
+            return
+        self._reported_at = now
+        source, worker_ms = made
+        self._session.report_timing(
+            protocol.FrameTiming(input=source, output=rtp_timestamp, worker_ms=round(worker_ms, 2))
+        )
 
 
 class MediaSession:
@@ -76,6 +110,7 @@ class MediaSession:
         self.pipeline_error: str | None = None  # the last failure, while it is failing
         self._error_sent_at: float | None = None
         self._send: Any = None  # the data channel's send, once bound
+        self._send_timing: Any = None  # the heartbeat channel's send, once bound
         self.resumes = 0
         self.created_at = time.time()
         self.parameters: dict[str, Any] = {}
@@ -171,7 +206,8 @@ class MediaSession:
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video":
                 self._tasks.spawn(pump(track, self.input), "pump")
-                pc.addTrack(ProcessedTrack(self))
+                processed = ProcessedTrack(self, receiver_of(pc, track))
+                on_frame_sent(pc.addTrack(processed), processed.sent)
 
         @pc.on("datachannel")
         def on_datachannel(channel: RTCDataChannel) -> None:
@@ -238,16 +274,26 @@ class MediaSession:
             else:
                 send(protocol.ChannelError(message=f"unexpected message type {msg.type!r}"))
 
+    def report_timing(self, timing: protocol.FrameTiming) -> None:
+        if self._send_timing is not None:
+            self._send_timing(timing)
+
     def _bind_heartbeat(self, channel: RTCDataChannel) -> None:
+        def send(message: BaseModel) -> None:
+            if channel.readyState == "open":
+                channel.send(protocol.encode(message))
+
+        # Timing reports ride the lossy channel: a lost one is just one sample fewer.
+        self._send_timing = send
+
         @channel.on("message")
         def on_message(raw: str | bytes) -> None:
             try:
                 msg = protocol.parse_channel_message(raw)
             except protocol.ProtocolError:
                 return  # nothing to answer on a lossy channel
-            if isinstance(msg, protocol.HeartbeatPing) and channel.readyState == "open":
-                pong = protocol.HeartbeatPong(seq=msg.seq, t=msg.t, frames_out=self.frames_out)
-                channel.send(protocol.encode(pong))
+            if isinstance(msg, protocol.HeartbeatPing):
+                send(protocol.HeartbeatPong(seq=msg.seq, t=msg.t, frames_out=self.frames_out))
 
     def describe(self) -> dict[str, Any]:
         return {

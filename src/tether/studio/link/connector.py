@@ -3,8 +3,8 @@
 One try re-opens the signaling socket if it is down, then (while a stream is wanted)
 builds a peer connection, resuming the worker's warm session, and returns only once
 processed frames flow and the worker acknowledged exactly the latest parameters.
-Nothing else builds worker media: a stream that starts while connected goes through
-the same door. Each offer gets an immutable copy of the parameters."""
+Nothing else builds worker media (a stream that starts while connected comes through
+here too). Each offer gets an immutable copy of the parameters."""
 
 from __future__ import annotations
 
@@ -23,12 +23,7 @@ from tether.forwarding import ForwardTrack
 from tether.media import FrameSlot
 from tether.studio.link.events import FatalLinkError, TryFailed
 from tether.studio.link.handover import GatedSlot
-from tether.studio.link.health import (
-    FLOW_POLL_S,
-    PARAMS_RESEND_S,
-    Health,
-    port_answers,
-)
+from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, Health, port_answers
 from tether.studio.link.placement import ROOM_PROBE_S, Placement
 from tether.studio.link.socket_side import SocketSide
 from tether.studio.parameters import ParameterStore
@@ -78,6 +73,7 @@ class Connector(SocketSide):
         self._watch: asyncio.Task[Any] | None = None
         self._ensure: asyncio.Task[Any] | None = None
         self._handover: asyncio.Task[Any] | None = None
+        self._reopen: asyncio.Task[Any] | None = None
 
     # --- Connector protocol (for the supervisor) ---
     async def establish(self, attempt: int) -> None:
@@ -94,6 +90,8 @@ class Connector(SocketSide):
                     # Checked again after every wait: a stream may start during the try.
                     while self.streaming and not self.media_healthy():
                         await self._bring_up()
+                    if self.streaming and self.peer is not None and not self.params.in_sync:
+                        await self._await_flow(self.peer)  # it came back by itself
                 break
             except SignalingError as exc:
                 why = self.placement.should_move(exc, opened)
@@ -106,8 +104,9 @@ class Connector(SocketSide):
         self._set_stage(None)
 
     def healthy(self) -> bool:
-        signaling_up = self.signaling is not None and self.signaling.is_open
-        return signaling_up and (not self.streaming or self.media_healthy())
+        # Recovered means what a try achieves: media, and the latest parameters applied.
+        up = self.signaling is not None and self.signaling.is_open
+        return up and (not self.streaming or (self.media_healthy() and self.params.in_sync))
 
     async def probe(self) -> bool:
         """Does the worker's port accept a connection? (No auth: just 'is it back'.)"""
@@ -139,6 +138,7 @@ class Connector(SocketSide):
 
     async def teardown(self) -> None:
         await self._tasks.cancel(self._ensure)
+        await self._tasks.cancel(self._reopen)
         await self._close_peer()
         signaling, self.signaling = self.signaling, None
         if signaling is not None:

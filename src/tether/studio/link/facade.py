@@ -17,7 +17,7 @@ from tether.media import FrameSlot, Signal
 from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.connector import Connector
 from tether.studio.link.events import LinkEvent, LinkState
-from tether.studio.link.health import Health, Timing
+from tether.studio.link.health import MEDIA_LATENCY_WINDOW_S, Health, Timing
 from tether.studio.link.media_stats import MediaStats
 from tether.studio.link.placement import Placement
 from tether.studio.link.status import LinkStatus
@@ -96,6 +96,7 @@ class WorkerLink:
         reconnecting = state in (LinkState.CONNECTING, LinkState.RECONNECTING)
         # A media error stands until the link is back (a recovery may skip the try).
         media_error = None if state == LinkState.CONNECTED else conn.media_error
+        measured = peer.latency if peer and media_healthy else None
         return LinkStatus(
             state=state,
             error=media_error or sup.error,
@@ -128,6 +129,8 @@ class WorkerLink:
             media_loss=self.media_stats.loss if peer and media_healthy else None,
             bandwidth_kbps=self.media_stats.bandwidth_kbps if peer and media_healthy else None,
             bandwidth_limited=bool(peer and media_healthy and self.media_stats.limited),
+            media_latency_ms=measured.latency_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
+            worker_ms=measured.worker_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
         )
 
     def output_live(self) -> bool:

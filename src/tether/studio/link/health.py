@@ -54,6 +54,8 @@ SOCKET_CHECK_S = 0.3
 UNANSWERED_S = 5.0
 # The cheap "is the worker's port back" probe (overlapping ones cover a long RTT).
 PORT_PROBE_TIMEOUT_S = 1.0
+# The media round trip and the worker's time per frame: medians over this long.
+MEDIA_LATENCY_WINDOW_S = 2.0
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class SocketSide:
     _signaling_rtt_s: float
     _moved_from: tuple[str, str] | None
     _handover: asyncio.Task[Any] | None
+    _reopen: asyncio.Task[Any] | None
     streaming: bool
 
     def media_healthy(self) -> bool: ...
@@ -197,8 +198,42 @@ class SocketSide:
             self._handover = self._tasks.spawn(move_before_break(self), "handover")
 
     def _signaling_closed(self, reason: str) -> None:
+        quiet = self.signaling is not None and self.signaling.keepalive_failed
+        if quiet and self.streaming and self.media_healthy() and self.worker_url is not None:
+            # The media path lives (its heartbeat answers): the socket fell to a lossy
+            # or congested path, where TCP stalls long before media does. Reopen it
+            # quietly; it is an outage only if the media path fails too.
+            logger.info("signaling socket lost (%s) while media flows: reopening it", reason)
+            self.signaling = None
+            if self._reopen is None or self._reopen.done():
+                self._reopen = self._tasks.spawn(self._reopen_signaling(reason), "reopen")
+            self._on_change()
+            return
         self._on_lost(f"lost the worker: {reason}")
         self._on_change()
+
+    async def _reopen_signaling(self, reason: str) -> None:
+        url = self.worker_url
+        while self.streaming and self.media_healthy() and self.worker_url == url:
+            if self.signaling is not None:
+                return  # a try opened one meanwhile
+            try:
+                client = await self.connect_signaling(url or "")
+            except SignalingError as exc:
+                logger.info("reopening the signaling socket: %s", exc)
+                await asyncio.sleep(PROBE_INTERVAL_S)
+                continue
+            except FatalLinkError as exc:
+                self._on_lost(str(exc))
+                return
+            if self.signaling is not None or self.worker_url != url:
+                await client.close()
+                return
+            await self.adopt_signaling(client, url or "")
+            self._on_change()
+            return
+        if self.signaling is None:
+            self._on_lost(f"lost the worker: {reason}")
 
     # --- provided by Connector ---
     def _set_stage(self, stage: str | None) -> None:

@@ -1,0 +1,38 @@
+"""A test-only pipeline plugin that takes a known time per frame, installed into a
+worker process the way a user's plugin is (an entry point), without pip."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from tether.pipelines import PipelineParams
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class SlowParams(PipelineParams):
+    delay_ms: int = Field(default=0, ge=0, le=1000, description="Time taken per frame")
+
+
+class Slow:
+    """Returns the frame unchanged after ``delay_ms``."""
+
+    name = "slow"
+    params_model = SlowParams
+
+    def process(self, frame: np.ndarray, params: SlowParams) -> np.ndarray:
+        time.sleep(params.delay_ms / 1000.0)
+        return frame
+
+
+def plugin_env(directory: Path) -> dict[str, str]:
+    """Environment for a worker process that finds the ``slow`` pipeline plugin."""
+    info = directory / "tether_test_slow-0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tether-test-slow\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(f"[tether.pipelines]\nslow = {__name__}:Slow\n")
+    return {"PYTHONPATH": f"{directory}:{ROOT}"}
