@@ -69,6 +69,7 @@ class Outgoing:
         self.decoded = 0  # frames in a codec the sender did not negotiate
         self.starts = 0  # times forwarding (re)started: a new source, or after pictures
         self.starts_on_keyframe = 0
+        self.remb_bps: int | None = None  # the receiver's latest estimate for this track
         self._encoding = False
         self._restamper = Restamper()
         self._decoder: FrameDecoder | None = None
@@ -138,6 +139,7 @@ class Outgoing:
             await self.upstream.request_keyframe()
 
     async def bitrate_estimated(self, bitrate: int) -> None:
+        self.remb_bps = bitrate
         if self.upstream is not None:
             await self.upstream.cap_bitrate(bitrate)
 

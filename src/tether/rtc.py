@@ -22,6 +22,10 @@
   returns (``packet_of``). ``on_feedback`` lets a relay see the keyframe requests
   (PLI/FIR) and bitrate estimates (REMB) that reach a sender, so it can pass them
   upstream (``EncodedReceiver.request_keyframe``/``cap_bitrate``).
+- Measures of the media path (``received_counts``, ``receive_estimate``): aiortc's
+  public inbound-rtp stats keep one entry per receiver, and the stream written last
+  wins, which is the retransmission (RTX) stream once anything was resent; and its
+  receiver's bitrate estimate (what its REMB says) is not in its stats at all.
 - Latency is measured from the frames: each end needs the RTP timestamps that were on
   the wire. aiortc's sender adds a random origin it keeps in a local variable, and its
   receiver subtracts the first timestamp it saw. ``on_frame_sent`` reports each frame's
@@ -294,6 +298,37 @@ def datagrams_received(pc: RTCPeerConnection) -> int:
     if pc.sctp is not None:
         transports[id(pc.sctp.transport)] = pc.sctp.transport
     return sum(getattr(t, "_RTCDtlsTransport__rx_packets", 0) for t in transports.values())
+
+
+def _video_receivers(pc: RTCPeerConnection) -> list[RTCRtpReceiver]:
+    return [r for r in pc.getReceivers() if r.track is not None and r.track.kind == "video"]
+
+
+def received_counts(pc: RTCPeerConnection) -> tuple[int, int] | None:
+    """(lost, received) RTP packets of the video this peer receives, over its lifetime,
+    counting first transmissions only (retransmissions are a stream of their own).
+    None before any video packet came in."""
+    lost = received = 0
+    seen = False
+    for receiver in _video_receivers(pc):
+        streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+        for ssrc in _media_ssrcs(receiver):
+            stream = streams[ssrc]
+            lost, received = lost + stream.packets_lost, received + stream.packets_received
+            seen = True
+    return (lost, received) if seen else None
+
+
+def receive_estimate(pc: RTCPeerConnection) -> int | None:
+    """The bitrate (bps) this peer's video receiver estimates its sender can use: what
+    its REMB says. None until the estimator has settled (its first seconds)."""
+    estimates = []
+    for receiver in _video_receivers(pc):
+        estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+        control = getattr(estimator, "rate_control", None)
+        if control is not None and control.current_bitrate_initialized:
+            estimates.append(int(control.current_bitrate))
+    return min(estimates) if estimates else None
 
 
 def create_peer_connection(ice_servers: list[dict] | None = None) -> RTCPeerConnection:

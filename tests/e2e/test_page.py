@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
@@ -112,6 +113,13 @@ def test_streaming_shows_processed_video(page: Page, rig) -> None:
     expect(page.locator("#banner")).to_be_hidden()
     expect(page.locator("#overlay")).to_be_hidden()
     assert worker_session(worker)["pipeline"] == "gray"
+    # The quality chip: its level, and what was measured (loopback: nothing lost).
+    chip = page.locator("#quality")
+    expect(chip).to_be_visible()
+    expect(chip).to_have_attribute("data-level", re.compile("^(good|fair|poor|bad)$"))
+    expect(chip).to_have_attribute("title", re.compile(r"loss: 0\.0 %"), timeout=15_000)
+    expect(chip).to_have_attribute("title", re.compile(r"bandwidth: [1-9]\d* kbit/s"))
+    expect(page.locator('dd[data-stat="media loss"]')).to_have_text("0.0 %")
     doc_screenshot(page, "connected")
 
 

@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tether.clock import VirtualClock
-from tether.studio.link.quality import Factor, Level, QualityMeter, Sample, grade
+from tether.studio.link.quality import (
+    Factor,
+    LargestPicture,
+    Level,
+    QualityMeter,
+    Sample,
+    grade,
+)
 
 HEALTHY = Sample(rtt_ms=40, loss=0.0, fps_in=30, fps_out=30, latency_ms=90, worker_ms=5)
 
@@ -25,8 +32,12 @@ def step(clock: VirtualClock, meter: QualityMeter, sample: Sample, seconds: floa
         (Factor.RTT, 100, Level.GOOD), (Factor.RTT, 250, Level.FAIR),
         (Factor.RTT, 500, Level.POOR), (Factor.RTT, 900, Level.BAD),
         (Factor.LOSS, 0.01, Level.GOOD), (Factor.LOSS, 0.10, Level.POOR),
-        (Factor.BANDWIDTH, 2000, Level.GOOD), (Factor.BANDWIDTH, 300, Level.POOR),
-        (Factor.BANDWIDTH, 150, Level.BAD), (Factor.FPS, 0.5, Level.POOR),
+        (Factor.LOSS, 0.02, Level.GOOD), (Factor.LOSS, 0.04, Level.FAIR),
+        (Factor.BANDWIDTH, 2000, Level.GOOD), (Factor.BANDWIDTH, 450, Level.GOOD),
+        (Factor.BANDWIDTH, 300, Level.FAIR),
+        (Factor.BANDWIDTH, 200, Level.POOR),  # what a 250 kbit/s path estimates
+        (Factor.BANDWIDTH, 140, Level.BAD), (Factor.FPS, 0.5, Level.POOR),
+        (Factor.FPS, 0.95, Level.GOOD),
     ],
 )  # fmt: skip
 def test_grades(factor: Factor, value: float, level: Level) -> None:
@@ -99,3 +110,47 @@ def test_reset_forgets() -> None:
     step(clock, meter, Sample(loss=0.5), 2)
     meter.reset()
     assert meter.current.level == Level.GOOD
+
+
+def test_fps_recovers_on_a_healthy_link_that_drops_a_frame_now_and_then() -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock)
+    step(clock, meter, Sample(fps_in=30, fps_out=20), 2)  # a slow start: fair, fps
+    assert meter.current.as_dict() == {"level": "fair", "factor": "fps"}
+    step(clock, meter, Sample(fps_in=30, fps_out=28.5), 6)  # 0.95: healthy, not perfect
+    assert meter.current.level == Level.GOOD
+    assert grade(Factor.FPS, 0.905, margin=0.1) == Level.FAIR  # inside the margin
+
+
+def test_a_factor_that_comes_and_goes_does_not_hold_an_improvement_back() -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock)
+    step(clock, meter, Sample(bitrate_kbps=200), 2)
+    assert meter.current.as_dict() == {"level": "poor", "factor": "bandwidth"}
+    # Better all along: fair while the path holds the video back, good (unmeasured)
+    # between; after the wait it shows the worst of the better ones.
+    for i in range(24):
+        meter.update(Sample(bitrate_kbps=330) if i % 2 else Sample())
+        clock._now += 0.25
+    assert meter.current.as_dict() == {"level": "fair", "factor": "bandwidth"}
+    step(clock, meter, Sample(bitrate_kbps=200), 2)
+    step(clock, meter, Sample(bitrate_kbps=330), 3)
+    step(clock, meter, Sample(bitrate_kbps=200), 0.5)  # a relapse restarts the wait
+    step(clock, meter, Sample(bitrate_kbps=330), 4.5)
+    assert meter.current.level == Level.POOR
+    step(clock, meter, Sample(bitrate_kbps=330), 1)
+    assert meter.current.level == Level.FAIR
+
+
+def test_bandwidth_is_judged_against_the_largest_picture_the_stream_carried() -> None:
+    meter = QualityMeter(VirtualClock())
+    assert meter.raw(Sample(bitrate_kbps=200, pixels=512 * 512)).level == Level.POOR
+    # A quarter of the picture: 70 kbit/s is what 280 would be for the full one.
+    assert meter.raw(Sample(bitrate_kbps=70, pixels=256 * 256)).level == Level.FAIR
+    assert meter.raw(Sample(bitrate_kbps=200)).level == Level.POOR  # size unknown
+    picture, stream, other = LargestPicture(), object(), object()
+    assert picture.see(stream, None) is None
+    assert picture.see(stream, (512, 512)) == 512 * 512
+    # Shrunk to fit the path: still judged as the picture it was.
+    assert picture.see(stream, (256, 256)) == 512 * 512
+    assert picture.see(other, (256, 256)) == 256 * 256  # a new stream starts afresh

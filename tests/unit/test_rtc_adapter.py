@@ -183,3 +183,121 @@ def test_wire_timestamp_is_unknown_before_a_frame() -> None:
 
     receiver = RTCRtpReceiver("video", NoTransport())
     assert rtc.wire_timestamp(receiver, 1234) is None
+
+
+async def test_media_path_measures_from_two_real_peers() -> None:
+    """received_counts/receive_estimate read aiortc's receiver; media_stats.read puts them
+    together with the public stats (the worker's receiver reports, the transport)."""
+    from aiortc import VideoStreamTrack
+
+    from tether.studio.link.media_stats import read
+
+    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
+    frames = 0
+
+    @b.on("track")
+    def on_track(track) -> None:
+        async def drain() -> None:
+            nonlocal frames
+            while True:
+                await track.recv()
+                frames += 1
+
+        tasks.append(asyncio.create_task(drain()))
+
+    tasks: list[asyncio.Task] = []
+    try:
+        assert rtc.received_counts(b) is None and rtc.receive_estimate(b) is None
+        a.addTrack(VideoStreamTrack())
+        b.addTrack(VideoStreamTrack())  # b sends too: its receiver reports ride along
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        sender_side = None
+        for _ in range(200):  # up to 10 s: aiortc's estimator settles after ~3 s of flow
+            await asyncio.sleep(0.05)
+            sender_side = await read(a)
+            if rtc.receive_estimate(b) and sender_side.outbound and frames > 30:
+                break
+        counts = rtc.received_counts(b)
+        assert counts is not None and counts[0] == 0 and counts[1] > 30  # loopback: no loss
+        estimate = rtc.receive_estimate(b)
+        assert estimate is not None and 10_000 < estimate < 50_000_000
+        receiver_side = await read(b)
+        assert receiver_side.inbound is not None and receiver_side.inbound.received > 30
+        assert receiver_side.received_bytes > 0 and receiver_side.receive_bps
+        # What b reported about a's video reached a, in the public stats.
+        assert sender_side is not None and sender_side.outbound is not None
+        assert sender_side.outbound.lost == 0 and sender_side.outbound.received > 0
+        assert sender_side.sent_bytes > 0
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await a.close()
+        await b.close()
+
+
+async def test_loss_counts_first_transmissions_where_public_stats_show_the_rtx_stream() -> None:
+    """a drops every 10th video packet it first sends; b asks for them again (NACK) and
+    gets them on the retransmission stream. received_counts still sees the 10%; aiortc's
+    public inbound-rtp entry is overwritten by the retransmission stream (why we reach
+    in), and a's remote-inbound-rtp (b's receiver reports) sees it too."""
+    from aiortc import VideoStreamTrack
+
+    from tether.studio.link.media_stats import read, window_loss
+
+    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
+    tasks: list[asyncio.Task] = []
+
+    @b.on("track")
+    def on_track(track) -> None:
+        async def drain() -> None:
+            while True:
+                await track.recv()
+
+        tasks.append(asyncio.create_task(drain()))
+
+    try:
+        a.addTrack(VideoStreamTrack())
+        b.addTrack(VideoStreamTrack())
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        transport = a.getSenders()[0].transport
+        vp8 = next(c.payloadType for c in a.getTransceivers()[0]._codecs if c.name == "VP8")
+        original, sent = transport._send_rtp, 0
+
+        async def lossy(data: bytes) -> None:
+            nonlocal sent
+            if len(data) > 1 and data[1] & 0x7F == vp8:  # a first transmission
+                sent += 1
+                if sent % 10 == 0:
+                    return
+            await original(data)
+
+        transport._send_rtp = lossy
+        first = None
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            here = await read(a)
+            if here.outbound is not None and first is None:
+                first = here.outbound
+            counts = rtc.received_counts(b)
+            if first and here.outbound and counts and here.outbound.received - first.received > 60:
+                break
+        counts = rtc.received_counts(b)
+        assert counts is not None and 0.05 < counts[0] / (counts[0] + counts[1]) < 0.15
+        public = [s for s in (await b.getStats()).values() if s.type == "inbound-rtp"]
+        media_ssrcs = rtc._media_ssrcs(b.getReceivers()[0])
+        assert len(public) == 1 and public[0].ssrc not in media_ssrcs  # the RTX stream
+        loss = window_loss(first, (await read(a)).outbound)
+        assert loss is not None and 0.04 < loss < 0.2
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await a.close()
+        await b.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tether.studio.link import LinkState
 from tether.studio.link.quality import Factor, Level
@@ -74,4 +74,46 @@ def render_metrics(studio: Studio) -> str:
     rtt = stats["heartbeat_rtt_ms"]
     if rtt is not None:
         metric("heartbeat_rtt_ms", "gauge", "Heartbeat round trip.", [("", rtt)])
+    for name, help_text, value in _factors(status):
+        if value is not None:
+            metric(name, "gauge", help_text, [("", value)])
     return "\n".join(lines) + "\n"
+
+
+def _factors(status: dict[str, Any]) -> list[tuple[str, str, float | None]]:
+    """Each factor quality weighs, as measured, in base units (absent: not measured)."""
+    stats = status["stats"]
+
+    def scaled(key: str, factor: float) -> float | None:
+        value = stats.get(key, status.get(key))  # a measure another part may not have
+        return None if value is None else round(value * factor, 6)
+
+    fps_in, fps_out = stats.get("fps_in") or 0.0, stats.get("fps_out") or 0.0
+    return [
+        (
+            "link_rtt_seconds",
+            "Heartbeat round trip to the worker.",
+            scaled("heartbeat_rtt_ms", 1e-3),
+        ),
+        (
+            "link_media_loss_ratio",
+            "Media packets lost on the worker path, worse direction, last few seconds.",
+            scaled("media_loss", 1.0),
+        ),
+        (
+            "link_bandwidth_bytes_per_second",
+            "What the worker path can carry now (the lower direction's estimate).",
+            scaled("bandwidth_kbps", 1000 / 8),
+        ),
+        (
+            "link_fps_ratio",
+            "Processed frames back per frame sent to the worker.",
+            round(min(fps_out / fps_in, 1.0), 4) if fps_in >= 1.0 else None,
+        ),
+        (
+            "link_media_latency_seconds",
+            "A frame to the worker and its result back, measured from the frames.",
+            scaled("media_latency_ms", 1e-3),
+        ),
+        ("worker_frame_seconds", "The worker pipeline's time a frame.", scaled("worker_ms", 1e-3)),
+    ]

@@ -10,7 +10,7 @@ from tether import forwarding
 from tether.config import StudioSettings
 from tether.media import FrameSlot
 from tether.studio.link import LinkState, LinkStatus, WorkerLink
-from tether.studio.link.quality import QualityMeter, Sample
+from tether.studio.link.quality import LargestPicture, QualityMeter, Sample
 from tether.studio.parameters import ParameterStore
 from tether.studio.stream import OutputTrack, StreamSession
 from tether.tasks import TaskOwner
@@ -27,6 +27,7 @@ class Studio:
         self.params = ParameterStore()
         self.link = WorkerLink(settings, self.source, self.processed, self.params)
         self.quality = QualityMeter(self.link.clock)
+        self._picture = LargestPicture()
         self.stream: StreamSession | None = None
         self.previous_stream_reason: str | None = None
         self._streams = asyncio.Lock()  # offers, stops and ends: one at a time
@@ -127,10 +128,16 @@ class Studio:
         if link.state != LinkState.CONNECTED or self.stream is None or not link.webrtc_connected:
             self.quality.reset()
             return None
+        frame = self.source.frame
+        size = forwarding.size_of(frame) if frame is not None else None
         sample = Sample(
             rtt_ms=link.heartbeat_rtt_ms,
+            loss=link.media_loss,
+            # An estimate that runs well ahead of the video says nothing against the path.
+            bitrate_kbps=link.bandwidth_kbps if link.bandwidth_limited else None,
             fps_in=self.source.fps,
             fps_out=self.processed.fps,
+            pixels=self._picture.see(self.stream, size),
             latency_ms=link.media_latency_ms,
             worker_ms=link.worker_ms,
         )
@@ -185,6 +192,9 @@ def cloud_status(
             "fps_in": round(studio.source.fps, 1),
             "fps_out": round(studio.processed.fps, 1),
             "heartbeat_rtt_ms": _round(link.heartbeat_rtt_ms, 2),
+            "media_loss": _round(link.media_loss, 4),
+            "bandwidth_kbps": _round(link.bandwidth_kbps, 1),
+            "bandwidth_limited": link.bandwidth_limited,
             "media_latency_ms": _round(link.media_latency_ms, 1),
             "worker_ms": _round(link.worker_ms, 2),
             "outages": link.outages,

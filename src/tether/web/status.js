@@ -27,6 +27,8 @@ function overlayFor(s, view) {
 
 let countdownTimer = null;
 
+const num = (v) => typeof v === "number" && Number.isFinite(v);
+
 function fmtSeconds(s) {
   return s === null || s === undefined ? "–" : `${Number(s).toFixed(1)} s`;
 }
@@ -36,7 +38,7 @@ function fmtSeconds(s) {
 export function renderStatus(el, s, tries, view) {
   el.badge.textContent = LABELS[s.state] || s.state;
   el.badge.dataset.state = s.state;
-  renderQuality(el, s.quality);
+  renderQuality(el, s.quality, s.stats || {});
   el.worker.textContent = s.worker_url ? `worker ${s.worker_url}` : "no worker";
   el.simulateDrop.hidden = !s.debug;
   renderBanner(el, s, tries, view);
@@ -52,6 +54,8 @@ export function renderStatus(el, s, tries, view) {
   const rows = [
     ["fps in / out", `${st.fps_in ?? 0} / ${st.fps_out ?? 0}`],
     ["heartbeat RTT", st.heartbeat_rtt_ms ? `${st.heartbeat_rtt_ms.toFixed(1)} ms` : "–"],
+    ["media loss", num(st.media_loss) ? `${(st.media_loss * 100).toFixed(1)} %` : "–"],
+    ["bandwidth", num(st.bandwidth_kbps) ? `${st.bandwidth_kbps.toFixed(0)} kbit/s` : "–"],
     ["outages", `${st.outages ?? 0}${(s.recent_outages_s || []).length
       ? ` (${s.recent_outages_s.map((o) => `${o.toFixed(1)} s`).join(", ")})` : ""}`],
     ["reconnects", String(st.reconnects ?? 0)],
@@ -78,14 +82,31 @@ export function renderStatus(el, s, tries, view) {
   }));
 }
 
-// A connected link that is degraded says how, and what limits it.
-function renderQuality(el, q) {
+// A connected link says how good it is and what limits it; its title lists what was measured.
+function renderQuality(el, q, st) {
   if (!el.quality) return;
   el.quality.hidden = !q;
   if (!q) return;
   el.quality.textContent = q.factor ? `${q.level}: ${q.factor}` : q.level;
   el.quality.dataset.level = q.level;
-  el.quality.title = q.factor ? `link quality ${q.level}, limited by ${q.factor}` : "link quality";
+  const head = q.factor ? `link quality ${q.level}, limited by ${q.factor}` : `link quality ${q.level}`;
+  el.quality.title = [head, ...measures(st)].join("\n");
+}
+
+// The measured factors, in words ("not measured" where there is no value yet).
+function measures(st) {
+  const ratio = num(st.fps_in) && st.fps_in >= 1 && num(st.fps_out)
+    ? Math.min(st.fps_out / st.fps_in, 1) : null;
+  const rows = [
+    ["rtt", num(st.heartbeat_rtt_ms) ? `${st.heartbeat_rtt_ms.toFixed(0)} ms` : null],
+    ["loss", num(st.media_loss) ? `${(st.media_loss * 100).toFixed(1)} %` : null],
+    ["bandwidth", num(st.bandwidth_kbps) ? `${st.bandwidth_kbps.toFixed(0)} kbit/s`
+      + (st.bandwidth_limited ? " (the video is held to it)" : "") : null],
+    ["fps", ratio === null ? null : `${st.fps_out} of ${st.fps_in} back (${(ratio * 100).toFixed(0)} %)`],
+    ["latency", num(st.media_latency_ms) ? `${st.media_latency_ms.toFixed(0)} ms` : null],
+    ["worker", num(st.worker_ms) ? `${st.worker_ms.toFixed(0)} ms a frame` : null],
+  ];
+  return rows.map(([k, v]) => `${k}: ${v ?? "not measured"}`);
 }
 
 function renderParams(indicator, s, view) {

@@ -18,10 +18,12 @@ from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.connector import Connector
 from tether.studio.link.events import LinkEvent, LinkState
 from tether.studio.link.health import MEDIA_LATENCY_WINDOW_S, Health, Timing
+from tether.studio.link.media_stats import MediaStats
 from tether.studio.link.placement import Placement
 from tether.studio.link.status import LinkStatus
 from tether.studio.link.supervisor import LinkSupervisor
 from tether.studio.parameters import ParameterStore
+from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,9 @@ class WorkerLink:
         self._supervisor.on_change = self.notify
         self._connector.on_moved = self._moved
         self._commands = asyncio.Lock()  # connect/disconnect/reconnect/streaming: one at a time
+        self.media_stats = MediaStats(self.clock)  # the current peer's loss and bandwidth
+        self._tasks = TaskOwner("link")
+        self._measuring: asyncio.Task[Any] | None = None
 
     # --- reading ---
     @property
@@ -121,6 +126,9 @@ class WorkerLink:
             heartbeat_rtt_ms=peer.rtt_ms if peer and media_healthy else None,
             events=tuple(sup.history[-10:]),
             workers=conn.placement.workers() if conn.placement else (),
+            media_loss=self.media_stats.loss if peer and media_healthy else None,
+            bandwidth_kbps=self.media_stats.bandwidth_kbps if peer and media_healthy else None,
+            bandwidth_limited=bool(peer and media_healthy and self.media_stats.limited),
             media_latency_ms=measured.latency_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
             worker_ms=measured.worker_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
         )
@@ -162,6 +170,11 @@ class WorkerLink:
                 await self._supervisor.retry()
 
     async def set_streaming(self, active: bool) -> None:
+        if active and self._measuring is None:  # peers exist only while streaming
+            self._measuring = self._tasks.spawn(
+                self.media_stats.follow(lambda: p.pc if (p := self._connector.peer) else None),
+                "media-stats",
+            )
         async with self._commands:
             await self._connector.set_streaming(active)
             self.notify()
@@ -180,6 +193,7 @@ class WorkerLink:
             await signaling.abort()
 
     async def close(self) -> None:
+        await self._tasks.close()
         async with self._commands:
             await self._supervisor.close()
             await self._connector.close()

@@ -43,23 +43,30 @@ class Sample:
 
     rtt_ms: float | None = None
     loss: float | None = None  # fraction of packets lost, 0..1
-    bitrate_kbps: float | None = None  # what the link carries now
+    bitrate_kbps: float | None = None  # what the link can carry, where it holds video back
     fps_in: float | None = None  # frames going to the worker
     fps_out: float | None = None  # processed frames coming back
     latency_ms: float | None = None  # glass to glass, from the frames themselves
     worker_ms: float | None = None  # the worker's time per frame
+    pixels: int | None = None  # the largest picture the stream carried
 
 
 # Upper bounds for good, fair, poor (bad beyond); for bandwidth and fps lower bounds.
 THRESHOLDS: dict[Factor, tuple[float, float, float]] = {
     Factor.RTT: (150.0, 300.0, 600.0),
+    # Up to 2% the receivers' retransmission requests repair nearly all of it.
     Factor.LOSS: (0.02, 0.05, 0.15),
     Factor.LATENCY: (250.0, 500.0, 1000.0),
     Factor.WORKER: (0.5, 0.9, 1.5),  # share of the frame interval the worker needs
-    Factor.BANDWIDTH: (1000.0, 500.0, 250.0),  # kbit/s
+    # kbit/s a path's estimators allow (payload, so below a cap on the wire), for 512x512
+    # (a smaller picture needs less: see REFERENCE_PIXELS): smooth from
+    # about 400, a 250 kbit path (about 200) still carries 10+ fps, and below 150, the
+    # floor the video adapts down to, it cannot keep up.
+    Factor.BANDWIDTH: (400.0, 250.0, 150.0),
     Factor.FPS: (0.9, 0.6, 0.3),  # processed frames back per frame sent
 }
 HIGHER_IS_BETTER = {Factor.BANDWIDTH, Factor.FPS}
+REFERENCE_PIXELS = 512 * 512  # the picture the bandwidth bounds are for
 MARGIN = 0.1  # a factor improves only when 10% inside its better band
 
 
@@ -72,7 +79,8 @@ def _values(sample: Sample) -> dict[Factor, float]:
     if sample.latency_ms is not None:
         out[Factor.LATENCY] = sample.latency_ms
     if sample.bitrate_kbps is not None:
-        out[Factor.BANDWIDTH] = sample.bitrate_kbps
+        scale = REFERENCE_PIXELS / sample.pixels if sample.pixels else 1.0
+        out[Factor.BANDWIDTH] = sample.bitrate_kbps * scale  # as if for the reference
     if sample.fps_in and sample.fps_out is not None and sample.fps_in >= 1.0:
         out[Factor.FPS] = min(sample.fps_out / sample.fps_in, 1.0)
         if sample.worker_ms is not None:
@@ -84,12 +92,33 @@ def grade(factor: Factor, value: float, margin: float = 0.0) -> Level:
     """The level of one factor; ``margin`` makes the bands stricter (for improving)."""
     bounds = THRESHOLDS[factor]
     for level, bound in zip((Level.GOOD, Level.FAIR, Level.POOR), bounds, strict=True):
-        if factor in HIGHER_IS_BETTER:
+        if factor == Factor.FPS:
+            # A ratio that tops out at 1: the margin is a share of what is missing
+            # (10% of 0.9 would ask for 0.99, which a healthy link's jitter never shows).
+            if value >= bound + (1 - bound) * margin:
+                return level
+        elif factor in HIGHER_IS_BETTER:
             if value >= bound * (1 + margin):
                 return level
         elif value <= bound * (1 - margin):
             return level
     return Level.BAD
+
+
+class LargestPicture:
+    """The largest picture a stream has carried: what its bandwidth is judged against (a
+    path that made the sender shrink its picture must not then pass for good enough)."""
+
+    def __init__(self) -> None:
+        self._stream: object = None
+        self._pixels = 0
+
+    def see(self, stream: object, size: tuple[int, int] | None) -> int | None:
+        if stream is not self._stream:
+            self._stream, self._pixels = stream, 0
+        if size is not None:
+            self._pixels = max(self._pixels, size[0] * size[1])
+        return self._pixels or None
 
 
 @dataclass(frozen=True)
@@ -131,11 +160,19 @@ class QualityMeter:
             if seen.factor != self.current.factor and seen.level > Level.GOOD:
                 self.current = seen  # same level, another cause: say the true one
             return self.current
-        if self._pending is None or self._pending.level != seen.level:
+        worse = seen.level > self.current.level
+        if self._pending is None or (self._pending.level > self.current.level) != worse:
             self._pending, self._pending_since = seen, now
-        wait = self.degrade_s if seen.level > self.current.level else self.improve_s
+        elif worse:
+            self._pending = seen
+        elif seen.level > self._pending.level:
+            # Better all along, though not equally: the wait goes on, and what shows
+            # when it is over is the worst of it (a factor that comes and goes, such
+            # as bandwidth, does not restart the wait each time).
+            self._pending = seen
+        wait = self.degrade_s if worse else self.improve_s
         if now - self._pending_since >= wait:
-            self.current, self._pending = seen, None
+            self.current, self._pending = self._pending, None
         return self.current
 
     def reset(self) -> None:

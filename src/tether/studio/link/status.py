@@ -38,6 +38,9 @@ class LinkStatus:
     heartbeat_rtt_ms: float | None
     events: tuple[LinkEvent, ...]
     workers: tuple[dict[str, Any], ...] = ()  # a fleet's workers and their state
+    media_loss: float | None = None  # packets lost on the media path, recent window, 0..1
+    bandwidth_kbps: float | None = None  # what the media path can carry now
+    bandwidth_limited: bool = False  # ...and the video comes close to it
     # Sent to the worker until its result is back, measured from the frames (median).
     media_latency_ms: float | None = None
     worker_ms: float | None = None  # the worker's pipeline time per frame (median)
