@@ -81,6 +81,8 @@ _original_get_host_addresses = aioice.ice.get_host_addresses
 # A gap in a video stream waits this long for its retransmission (NACK), then the
 # receiver skips the frame it broke and asks for a keyframe.
 GAP_WAIT_S = 0.4
+# This many complete frames waiting: the receiver is behind; jump to a keyframe.
+BACKLOG_FRAMES = 3
 # A packet this far behind the buffer's start is a restarted sender, not a late one.
 RESTART_BEHIND = 3000
 # The aiortc versions whose receiver this adapter was checked against.
@@ -98,7 +100,9 @@ class EagerJitterBuffer(JitterBuffer):
     def __init__(self, capacity: int, prefetch: int = 0, is_video: bool = False) -> None:
         super().__init__(capacity, prefetch, is_video)
         self._gap_since: float | None = None
+        self._keyframe_asked_at = -1e9
         self.skips = 0
+        self.catch_ups = 0
         self.now: Callable[[], float] = time.monotonic  # tests set a virtual clock
 
     def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
@@ -110,8 +114,10 @@ class EagerJitterBuffer(JitterBuffer):
                 # after a skip throws away every frame since and stalls the video.
                 return False, None
         pli, frame = super().add(packet)
+        if self._is_video and frame is not None:
+            return self._catch_up(pli, frame, packet.sequence_number)
         head = self._packets[self._origin % self.capacity] if self._origin is not None else 1
-        if not self._is_video or frame is not None or head is not None:
+        if not self._is_video or head is not None:
             self._gap_since = None  # nothing missing at the head
             return pli, frame
         now = self.now()
@@ -123,6 +129,40 @@ class EagerJitterBuffer(JitterBuffer):
         self._skip_gap()
         self.skips += 1
         return True, None
+
+    def _catch_up(self, pli: bool, frame: JitterFrame, seq: int) -> tuple[bool, JitterFrame]:
+        """One frame leaves per packet that arrives, so complete frames queued behind a
+        gap that a retransmission filled never drain when each frame is one packet (a
+        small picture on a narrow link): the video falls further behind with every
+        loss. When frames queue, jump to the newest complete keyframe; ask for one."""
+        self._gap_since = None
+        queued = self._complete_frames()
+        if len(queued) < BACKLOG_FRAMES:
+            return pli, frame
+        keyframes = [start for start, keyframe in queued if keyframe]
+        if keyframes:
+            self.remove(keyframes[-1])
+            self.catch_ups += 1
+            return pli, self._remove_frame(seq) or frame
+        now = self.now()
+        if now - self._keyframe_asked_at >= KEYFRAME_REQUEST_INTERVAL_S * 5:
+            self._keyframe_asked_at = now
+            pli = True
+        return pli, frame
+
+    def _complete_frames(self) -> list[tuple[int, bool]]:
+        """The complete frames waiting from the buffer's start: (offset, is a keyframe)."""
+        out: list[tuple[int, bool]] = []
+        start = 0
+        for i in range(self.capacity):
+            p = self._packets[(self._origin + i) % self.capacity]
+            if p is None:
+                break
+            if p.marker:
+                first = self._packets[(self._origin + start) % self.capacity]
+                out.append((start, vp8_keyframe_size(first._data) is not None))
+                start = i + 1
+        return out
 
     def _skip_gap(self) -> None:
         """Drop everything up to the newest complete frame's end: the frames behind the

@@ -136,3 +136,20 @@ def test_a_late_retransmission_after_a_skip_does_not_reset_the_buffer() -> None:
     # buffer at it (and freeze the video); it is dropped instead.
     assert eager.add(packet(101, 1010, marker=True)) == (False, None)
     assert feed(eager, [packet(260, 2600, marker=True)]) == [(2600, bytes([260 % 256]))]
+
+
+def test_frames_queued_behind_a_filled_gap_catch_up_at_a_keyframe() -> None:
+    keyframe = bytes([0x10, 0, 0, 0x9D, 0x01, 0x2A, 0, 1, 0, 1])  # a VP8 keyframe header
+    eager = rtc.EagerJitterBuffer(capacity=512, is_video=True)
+    now = [100.0]
+    eager.now = lambda: now[0]
+    assert feed(eager, [packet(10, 100, marker=True)]) == [(100, bytes([10]))]
+    # 11 is lost; one-packet frames 12..15 wait behind it, then its retransmission comes
+    assert feed(eager, [packet(s, s * 10, marker=True) for s in range(12, 16)]) == []
+    pli, frame = eager.add(packet(11, 110, marker=True))
+    assert frame is not None and frame.timestamp == 110
+    assert pli  # four frames wait: one leaves per packet, so ask for a keyframe
+    # The keyframe comes: everything older is dropped and it leaves at once.
+    pli, frame = eager.add(packet(16, 160, marker=True, data=keyframe))
+    assert frame is not None and frame.timestamp == 160 and eager.catch_ups == 1
+    assert feed(eager, [packet(17, 170, marker=True)]) == [(170, bytes([17]))]
