@@ -116,9 +116,8 @@ class EagerJitterBuffer(JitterBuffer):
         pli, frame = super().add(packet)
         if self._is_video and frame is not None:
             return self._catch_up(pli, frame, packet.sequence_number)
-        head = self._packets[self._origin % self.capacity] if self._origin is not None else 1
-        if not self._is_video or head is not None:
-            self._gap_since = None  # nothing missing at the head
+        if not self._is_video or not self._gap_before(packet.sequence_number):
+            self._gap_since = None  # nothing missing: a frame still arriving
             return pli, frame
         now = self.now()
         if self._gap_since is None:
@@ -164,19 +163,27 @@ class EagerJitterBuffer(JitterBuffer):
                 start = i + 1
         return out
 
+    def _gap_before(self, seq: int) -> bool:
+        """Whether a packet is missing between the buffer's start and ``seq``: at the
+        head, or inside the frame at the head."""
+        if self._origin is None:
+            return False
+        span = min(uint16_add(seq, -self._origin), self.capacity)
+        return any(self._packets[(self._origin + i) % self.capacity] is None for i in range(span))
+
     def _skip_gap(self) -> None:
         """Drop everything up to the newest complete frame's end: the frames behind the
         gap decode against a broken reference anyway, and the next keyframe mends it;
-        keeping them would leave the buffer that many frames behind."""
-        present = [
-            i for i in range(self.capacity)
-            if self._packets[(self._origin + i) % self.capacity] is not None
-        ]  # fmt: skip
-        if not present:
+        keeping them would leave the buffer that many frames behind. With no complete
+        frame past the gap, drop up to the first packet after it."""
+        slots = [self._packets[(self._origin + i) % self.capacity] for i in range(self.capacity)]
+        if None not in slots:
             return
-        first = present[0]
-        ends = [i for i in present if self._packets[(self._origin + i) % self.capacity].marker]
-        self.remove(ends[-1] + 1 if ends else first)
+        later = [i for i in range(slots.index(None), self.capacity) if slots[i] is not None]
+        if not later:
+            return
+        ends = [i for i in later if slots[i].marker]
+        self.remove(ends[-1] + 1 if ends else later[0])
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         if not self._is_video:

@@ -65,15 +65,25 @@ async def test_a_250_kbit_path_is_poor_for_bandwidth_while_connected(lab: Lab) -
     async with LabStream(lab, 512, 30, grain=True) as rig:  # grain: it needs the bitrate
         last: dict = {}
 
+        seen: list[tuple] = []
+
         async def held_to_the_path() -> bool:
             last.update(await rig.status())
             quality = last["quality"] or {}
+            stats = last["stats"]
+            seen.append((quality.get("level"), quality.get("factor"), stats.get("bandwidth_kbps"),
+                         stats.get("bandwidth_limited"), stats.get("fps_out")))  # fmt: skip
             # The path's limit shows as bandwidth, or as the frame rate the fitted
             # encoder gave up to stay inside it; either way not good, and not 'bad'.
             limited = quality.get("factor") in ("bandwidth", "fps")
             return limited and quality.get("level") in ("fair", "poor")
 
-        await rig.wait(held_to_the_path, 40, "the path's limit degrading the quality", every_s=0.5)
+        try:
+            await rig.wait(
+                held_to_the_path, 40, "the path's limit degrading the quality", every_s=0.5
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; (level, factor, kbps, limited, fps): {seen}") from None
         bandwidth = last["stats"]["bandwidth_kbps"]  # None for a moment after a new window
         assert bandwidth is None or 60 < bandwidth < 260, last["stats"]
         settled, states, levels = time.monotonic(), [], []

@@ -153,3 +153,17 @@ def test_frames_queued_behind_a_filled_gap_catch_up_at_a_keyframe() -> None:
     pli, frame = eager.add(packet(16, 160, marker=True, data=keyframe))
     assert frame is not None and frame.timestamp == 160 and eager.catch_ups == 1
     assert feed(eager, [packet(17, 170, marker=True)]) == [(170, bytes([17]))]
+
+
+def test_a_gap_inside_the_frame_at_the_head_is_skipped_too() -> None:
+    eager = rtc.EagerJitterBuffer(capacity=512, is_video=True)
+    now = [100.0]
+    eager.now = lambda: now[0]
+    feed(eager, [packet(200, 2000, marker=True)])
+    # Frame 3000's first packet arrives, its second (202) is lost for good.
+    assert feed(eager, [packet(201, 3000), packet(203, 3000, marker=True)]) == []
+    assert feed(eager, [packet(204, 4000, marker=True)]) == []
+    now[0] += rtc.GAP_WAIT_S + 0.1
+    pli, frame = eager.add(packet(205, 5000, marker=True))
+    assert pli and frame is None and eager.skips == 1  # not stuck until overflow
+    assert feed(eager, [packet(206, 6000, marker=True)]) == [(6000, bytes([206]))]
