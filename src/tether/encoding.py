@@ -15,6 +15,7 @@ time comes from a Clock."""
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from tether.clock import Clock, MonotonicClock
@@ -55,7 +56,7 @@ class EncodingPolicy:
         self.skipping = False
         self._applied_at = self.clock.now()
         self._room_since: float | None = None  # bitrate has room for a larger picture
-        self._frames: list[float] = []
+        self._frames: deque[float] = deque()  # media times within FPS_WINDOW_S
         self._count = 0
         self.skipped = 0
 
@@ -80,7 +81,8 @@ class EncodingPolicy:
         now = self.clock.now()
         # A raised bitrate that has waited long enough applies on the next frame.
         self.request(self.requested)
-        self._frames = [t for t in self._frames if media_time - t < FPS_WINDOW_S]
+        while self._frames and media_time - self._frames[0] >= FPS_WINDOW_S:
+            self._frames.popleft()
         self._frames.append(media_time)
         fps = self.fps()
         self._fit(width, height, fps, now)

@@ -96,6 +96,19 @@ class Outgoing:
         assert isinstance(unit, EncodedFrame)
         return unit.keyframe or (contiguous and unit.upstream is self.upstream)
 
+    async def offer(
+        self, slot: FrameSlot, last_seq: int, seq: int, unit: Unit
+    ) -> tuple[int, Sent | None]:
+        """``unit`` (number ``seq`` in ``slot``) came after ``last_seq``: send it if it can
+        go out now, else ask its sender for a keyframe (None). Of pictures, the latest
+        wins. Returns the number now last seen, and what was sent."""
+        if isinstance(unit, av.VideoFrame):
+            seq, unit = slot.seq, slot.frame
+        if not self.admits(unit, seq == last_seq + 1):
+            await self.want_keyframe(unit)
+            return seq, None
+        return seq, await self.send(unit)
+
     async def want_keyframe(self, unit: Unit) -> None:
         if isinstance(unit, EncodedFrame):
             await unit.upstream.request_keyframe()
@@ -179,14 +192,7 @@ class ForwardTrack(MediaStreamTrack):
             if self.readyState != "live":
                 raise MediaStreamError
             seq, unit = await self._slot.wait_next_after(self._seq)
-            if isinstance(unit, av.VideoFrame):
-                seq, unit = self._slot.seq, self._slot.frame
-            contiguous = seq == self._seq + 1
-            self._seq = seq
-            if not self.out.admits(unit, contiguous):
-                await self.out.want_keyframe(unit)
-                continue
-            sent = await self.out.send(unit)
+            self._seq, sent = await self.out.offer(self._slot, self._seq, seq, unit)
             if sent is not None:
                 if self._stage is not None:
                     trace.mark(self._stage, sent)

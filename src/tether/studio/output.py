@@ -200,15 +200,8 @@ class OutputTrack(MediaStreamTrack):
             item = self._source.next_after(self._source_seq)
             if item is None:
                 return None
-            seq, unit = item
-            if isinstance(unit, av.VideoFrame):
-                seq, unit = self._source.seq, self._source.frame
-            contiguous = seq == self._source_seq + 1
-            self._source_seq = seq
-            if not self.out.admits(unit, contiguous):
-                await self.out.want_keyframe(unit)
-                return None
-            return await self.out.send(unit)
+            self._source_seq, sent = await self.out.offer(self._source, self._source_seq, *item)
+            return sent
         # Paced by the input: one fallback picture per new input frame.
         self._source_seq = self._source.seq
         # Hold what the client last saw, not a newer frame it never got.

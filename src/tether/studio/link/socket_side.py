@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tether.client import signaling as sig
 from tether.client.signaling import SignalingClient, SignalingError
 from tether.client.worker_peer import Resume, WorkerPeer
-from tether.clock import MonotonicClock
+from tether.clock import Clock
 from tether.studio.link.events import FatalLinkError
 from tether.studio.link.handover import move_before_break
 from tether.studio.link.health import PROBE_INTERVAL_S, SOCKET_CHECK_S, port_answers
@@ -34,6 +34,7 @@ MIN_OPEN_S = 1.0
 
 class SocketSide:
     timing: Timing
+    clock: Clock
     placement: Placement | None
     worker_url: str | None
     token: str | None
@@ -82,11 +83,11 @@ class SocketSide:
     async def connect_signaling(self, url: str) -> SignalingClient:
         """A new socket to ``url`` (not yet the link's). Raises SignalingError."""
         wait_s = self.timing.signaling_timeout_s
-        started = time.monotonic()
-        await self._path_up(url, started + wait_s)
+        started, deadline = time.monotonic(), self.clock.now() + wait_s
+        await self._path_up(url, deadline)
         client = SignalingClient(url, self.token)
         try:
-            await client.connect(max(started + wait_s - time.monotonic(), MIN_OPEN_S))
+            await client.connect(max(deadline - self.clock.now(), MIN_OPEN_S))
         except sig.AuthError as exc:
             raise FatalLinkError(f"{exc}; check the token") from None
         except sig.NotAWorkerError as exc:
@@ -112,8 +113,7 @@ class SocketSide:
 
         if await probe():
             return
-        clock = MonotonicClock()
-        if not await until_answered(probe, clock, PROBE_INTERVAL_S, deadline):
+        if not await until_answered(probe, self.clock, PROBE_INTERVAL_S, deadline):
             waited = self.timing.signaling_timeout_s
             raise SignalingError(f"no answer from the worker at {host}:{port} within {waited:g}s")
 
