@@ -58,6 +58,14 @@ def size_of(unit: Unit) -> tuple[int, int] | None:
     return unit.upstream.size
 
 
+def largest_size_of(unit: Unit) -> tuple[int, int] | None:
+    """The largest picture ``unit``'s sender has sent so far (a sender squeezed by a
+    narrow path shrinks it; sampling only the current one would miss what it was)."""
+    if isinstance(unit, av.VideoFrame):
+        return unit.width, unit.height
+    return unit.upstream.largest
+
+
 class Outgoing:
     """What one outgoing video track sends, and where its feedback goes."""
 

@@ -264,10 +264,16 @@ def use_ice_hosts(mode: str) -> None:
 BITRATE_FLOOR_BPS = 100_000
 
 
-def use_bitrate_floor(floor_bps: int = BITRATE_FLOOR_BPS) -> None:
-    """Process-wide: VP8 encoders follow the receiver's feedback down to this bitrate."""
+_FIRST_START_BPS = _vpx.DEFAULT_BITRATE  # aiortc's, before a peer carried its own
+
+
+def use_bitrate_floor(floor_bps: int = BITRATE_FLOOR_BPS, afresh: bool = False) -> None:
+    """Process-wide: VP8 encoders follow the receiver's feedback down to this bitrate.
+    ``afresh``: new encoders start where a new process's would, not where an earlier
+    peer's got to (``carry_bitrate``)."""
     _vpx.MIN_BITRATE = floor_bps
-    _vpx.DEFAULT_BITRATE = max(_vpx.DEFAULT_BITRATE, floor_bps)
+    start = _FIRST_START_BPS if afresh else _vpx.DEFAULT_BITRATE
+    _vpx.DEFAULT_BITRATE = max(start, floor_bps)
 
 
 def sending_bitrate(pc: RTCPeerConnection) -> int | None:
@@ -439,7 +445,7 @@ class _EncodedQueue:
         keyframe = size is not None
         encoded = EncodedFrame(frame.data, frame.timestamp, keyframe, codec, self._receiver, size)
         if size is not None:
-            self._receiver.size = size
+            self._receiver.see_size(size)
         self._track_queue.put_nowait(encoded)
 
     def get(self) -> None:
@@ -452,6 +458,9 @@ class EncodedReceiver:
     def __init__(self, receiver: RTCRtpReceiver) -> None:
         self._receiver = receiver
         self.size: tuple[int, int] | None = None  # from the latest keyframe
+        # The largest picture its sender has sent: what a sender that shrank its picture
+        # to fit a narrow path would send if it could.
+        self.largest: tuple[int, int] | None = None
         self._keyframe_asked_at = -1e9
         self._cap: tuple[int, float] | None = None  # (bps, until)
         self._own_estimate: int | None = None  # this hop's, from aiortc's estimator
@@ -468,6 +477,11 @@ class EncodedReceiver:
                 return self._capped(remb[0]), remb[1]
 
             estimator.add = add
+
+    def see_size(self, size: tuple[int, int]) -> None:
+        self.size = size
+        if self.largest is None or size[0] * size[1] > self.largest[0] * self.largest[1]:
+            self.largest = size
 
     def _media_ssrcs(self) -> list[int]:
         return _media_ssrcs(self._receiver)

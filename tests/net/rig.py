@@ -68,8 +68,9 @@ class LabStream:
         self._inside.enter_context(lab.entered(lab.studio_ns))
         use_ice_hosts("all")
         # The measuring client stands in for a browser, which adapts its own encoder to
-        # the feedback: encode as Tether's processes do, not with aiortc's 250 kbps floor.
-        use_bitrate_floor()
+        # the feedback: encode as Tether's processes do, not with aiortc's 250 kbps floor;
+        # and, as a browser does, start afresh (not where an earlier test's peer got to).
+        use_bitrate_floor(afresh=True)
         use_fitted_encoder()
         self._inside.callback(use_ice_hosts, "loopback")
         self.http = httpx.AsyncClient(base_url=self.studio.url, timeout=10)

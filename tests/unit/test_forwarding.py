@@ -20,7 +20,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from tether import rtc
+from tether import forwarding, rtc
 from tether.forwarding import Outgoing
 from tether.frame_id import base_planes, read_id, stamp_id
 from tether.media import FrameSlot, Restamper
@@ -108,7 +108,11 @@ async def test_a_receiver_hands_out_encoded_frames() -> None:
         first, second = await receiver.track.recv(), await receiver.track.recv()
         assert (first.keyframe, first.size, first.upstream) == (True, (SIZE, SIZE), handle)
         assert (second.keyframe, second.size, second.timestamp) == (False, None, 3000)
-        assert handle.size == (SIZE, SIZE)
+        assert handle.size == handle.largest == (SIZE, SIZE)
+        assert forwarding.largest_size_of(second) == (SIZE, SIZE)
+        # A sender that shrinks its picture to fit a narrow path: the largest stays.
+        handle.see_size((SIZE // 2, SIZE // 2))
+        assert (handle.size, handle.largest) == ((SIZE // 2, SIZE // 2), (SIZE, SIZE))
         # The stop sentinel reaches the (idle) decoder thread's side only.
         queue.put(None)
         assert queue.get() is None

@@ -73,6 +73,8 @@ async def test_bitrate_floor_and_a_new_encoder_starting_where_the_last_one_was()
         sender._RTCRtpSender__encoder.target_bitrate = 180_000
         rtc.carry_bitrate(a)
         assert vpx.Vp8Encoder().target_bitrate == 180_000
+        rtc.use_bitrate_floor(150_000, afresh=True)  # as a new process would start
+        assert vpx.Vp8Encoder().target_bitrate == 500_000  # aiortc's start
     finally:
         vpx.MIN_BITRATE, vpx.DEFAULT_BITRATE = saved
         await a.close()

@@ -129,7 +129,7 @@ class Studio:
             self.quality.reset()
             return None
         frame = self.source.frame
-        size = forwarding.size_of(frame) if frame is not None else None
+        size = forwarding.largest_size_of(frame) if frame is not None else None
         sample = Sample(
             rtt_ms=link.heartbeat_rtt_ms,
             loss=link.media_loss,
