@@ -4,6 +4,9 @@
   packet of the *next* frame arrives: about one frame period of added latency per
   hop. ``use_eager_release`` releases a frame as soon as its last packet (RTP marker
   bit) is in and it has no gaps. Adapted to aiortc ADAPTED_AIORTC; tests pin it.
+  With it, receivers ask for lost packets as ``tether.nack`` paces them (aiortc asks
+  for every missing packet again on every new loss: a storm of resends on a
+  congested path).
 - aioice gathers host candidates on every interface but loopback. Tether's peers are
   often on one machine (``tether up``, tests), so we can restrict ICE to loopback.
 - aiortc falls back to a public STUN server when given no ICE servers; we never want
@@ -73,6 +76,7 @@ from aiortc.rtp import (
 from aiortc.utils import uint16_add
 
 from tether.encoding import EncodingPolicy
+from tether.nack import NackPacer
 
 logger = logging.getLogger(__name__)
 
@@ -212,8 +216,31 @@ class EagerJitterBuffer(JitterBuffer):
         return frame
 
 
+_AIORTC_NACK_GENERATOR = _receiver.NackGenerator
+
+
+class PacedNackGenerator(_receiver.NackGenerator):
+    """What aiortc's receiver asks its NACK generator: ``add`` each packet that
+    arrives and, when it returns True, NACK every sequence number in ``missing``.
+    Answered by a ``NackPacer``: only the packets due now."""
+
+    def __init__(self) -> None:  # not aiortc's: its state is the pacer's
+        self.pacer = NackPacer()
+        self.now: Callable[[], float] = time.monotonic  # tests set a virtual clock
+        self._due: list[int] = []
+
+    @property
+    def missing(self) -> set[int]:  # type: ignore[override]
+        return set(self._due)
+
+    def add(self, packet: Any) -> bool:
+        self._due = self.pacer.received(packet.sequence_number, self.now())
+        return bool(self._due)
+
+
 def use_eager_release(enabled: bool = True) -> None:
-    """Process-wide: new receivers release complete frames at once (or not)."""
+    """Process-wide: new receivers release complete frames at once, and pace their
+    requests for lost packets (or not)."""
     if enabled and aiortc.__version__ not in ADAPTED_AIORTC:
         logger.warning(
             "eager frame release was checked against aiortc %s, not %s; leaving it off",
@@ -222,6 +249,7 @@ def use_eager_release(enabled: bool = True) -> None:
         )
         enabled = False
     _receiver.JitterBuffer = EagerJitterBuffer if enabled else JitterBuffer
+    _receiver.NackGenerator = PacedNackGenerator if enabled else _AIORTC_NACK_GENERATOR
 
 
 def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
@@ -260,8 +288,9 @@ def use_ice_hosts(mode: str) -> None:
     logger.debug("ICE host candidates: %s", mode)
 
 
-# Low enough that a 150 kbit/s path carries the video and its packet headers.
-BITRATE_FLOOR_BPS = 100_000
+# Low enough that a 150 kbit/s path carries the video with its packet headers, resends
+# and the data channel (at 100 kbit/s such a path stayed overrun: 1-8 fps).
+BITRATE_FLOOR_BPS = 50_000
 
 
 _FIRST_START_BPS = _vpx.DEFAULT_BITRATE  # aiortc's, before a peer carried its own

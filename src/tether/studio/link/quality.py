@@ -59,10 +59,10 @@ THRESHOLDS: dict[Factor, tuple[float, float, float]] = {
     Factor.LATENCY: (250.0, 500.0, 1000.0),
     Factor.WORKER: (0.5, 0.9, 1.5),  # share of the frame interval the worker needs
     # kbit/s a path's estimators allow (payload, so below a cap on the wire), for 512x512
-    # (a smaller picture needs less: see REFERENCE_PIXELS): smooth from
-    # about 400, a 250 kbit path (about 200) still carries 10+ fps, and below 150, the
-    # floor the video adapts down to, it cannot keep up.
-    Factor.BANDWIDTH: (400.0, 250.0, 150.0),
+    # (a smaller picture needs less: see REFERENCE_PIXELS): smooth from about 400; a
+    # 250 kbit path (about 200) and a 150 kbit one (about 120) carry a quarter of the
+    # picture at full frame rate; below 100 little is left of it.
+    Factor.BANDWIDTH: (400.0, 250.0, 100.0),
     Factor.FPS: (0.9, 0.6, 0.3),  # processed frames back per frame sent
 }
 HIGHER_IS_BETTER = {Factor.BANDWIDTH, Factor.FPS}

@@ -1,0 +1,73 @@
+"""Which lost video packets a receiver asks its sender to resend (NACK), and when.
+
+aiortc's receiver, on every new gap, asks again for *every* packet it still misses,
+up to 128 of them, for as long as they stay missing. On a congested path the resent
+packets are lost too, so each new loss asks for all the old ones again: a lost packet
+is resent dozens of times, the resends crowd out the video, and more is lost. A
+250 kbit/s path measured 800 dropped packets a second, most of them resends.
+
+Here each missing packet is asked for when its gap is seen and, if it is still
+missing, once more after ``RETRY_S``; after ``GIVE_UP_S`` it is dropped (the jitter
+buffer has skipped its frame by then and asked for a keyframe). A gap wider than
+``MAX_BURST`` packets is an outage, not loss: nothing in it is asked for. So a lost
+packet costs its sender at most ``TRIES`` resends. Pure logic; time is passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RETRY_S = 0.2
+TRIES = 2
+GIVE_UP_S = 0.4  # as long as the jitter buffer waits for a gap (rtc.GAP_WAIT_S)
+MAX_BURST = 64
+_HALF = 1 << 15
+
+
+def newer(a: int, b: int) -> bool:
+    """Whether sequence number ``a`` comes after ``b`` (16-bit, wrapping)."""
+    return a != b and ((a - b) & 0xFFFF) < _HALF
+
+
+@dataclass
+class _Missing:
+    since: float
+    asked: int = 0
+    asked_at: float = 0.0
+
+
+class NackPacer:
+    def __init__(self) -> None:
+        self.max_seq: int | None = None
+        self._missing: dict[int, _Missing] = {}
+        self.requested = 0  # packets asked for, counting repeats
+
+    def received(self, seq: int, now: float) -> list[int]:
+        """A packet (or its resend) arrived; returns the packets to ask for now."""
+        if self.max_seq is None:
+            self.max_seq = seq
+        elif newer(seq, self.max_seq):
+            gap = (seq - self.max_seq - 1) & 0xFFFF
+            if gap <= MAX_BURST:
+                for i in range(1, gap + 1):
+                    self._missing[(self.max_seq + i) & 0xFFFF] = _Missing(now)
+            self.max_seq = seq
+        else:
+            self._missing.pop(seq, None)
+        return self.due(now)
+
+    def due(self, now: float) -> list[int]:
+        out = []
+        for seq, m in list(self._missing.items()):
+            if now - m.since >= GIVE_UP_S or m.asked >= TRIES:
+                if now - m.since >= GIVE_UP_S:
+                    del self._missing[seq]
+                continue
+            if m.asked == 0 or now - m.asked_at >= RETRY_S:
+                m.asked, m.asked_at = m.asked + 1, now
+                out.append(seq)
+        self.requested += len(out)
+        return out
+
+    @property
+    def missing(self) -> set[int]:
+        return set(self._missing)
