@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 _CANDIDATE = re.compile(r"(a=candidate:\S+ \d+ udp \d+ 127\.0\.0\.1 )(\d+)( typ host)")
@@ -21,6 +22,15 @@ class LinkStats:
     media: int = 0
     dropped: int = 0
     reordered: int = 0
+    payload_types: Counter[int] = field(default_factory=Counter)  # media packets sent
+
+    def count(self, payload_types: set[int]) -> int:
+        return sum(self.payload_types[pt] for pt in payload_types)
+
+
+def rtx_payload_types(sdp: str) -> set[int]:
+    """The payload types that carry resent packets (RFC 4588), from an SDP."""
+    return {int(pt) for pt in re.findall(r"a=rtpmap:(\d+) rtx/", sdp)}
 
 
 class _Side(asyncio.DatagramProtocol):
@@ -85,6 +95,7 @@ class LossyLink:
         assert transport is not None
         if is_rtp_media(data):
             self.stats.media += 1
+            self.stats.payload_types[data[1] & 0x7F] += 1
             if self._rng.random() < self.loss:
                 self.stats.dropped += 1
                 return

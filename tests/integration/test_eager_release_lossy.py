@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from aiortc import RTCSessionDescription
 
-from tests.lossy_link import LossyLink
+from tests.lossy_link import LossyLink, rtx_payload_types
+from tether import nack
 from tether.frame_id import base_planes
 from tether.probe import FrameSink, NumberedSource
 from tether.rtc import create_peer_connection, use_eager_release
@@ -73,6 +74,7 @@ async def stream_over(link: LossyLink, eager: bool) -> dict:
         await receiver.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         await receiver.setLocalDescription(await receiver.createAnswer())
         answer = link.rewrite_answer(receiver.localDescription.sdp)
+        rtx = rtx_payload_types(answer)
         await sender.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         await asyncio.sleep(SECONDS)
     finally:
@@ -97,6 +99,7 @@ async def stream_over(link: LossyLink, eager: bool) -> dict:
         "freezes": int((gaps > 0.5).sum()),
         "p50_ms": statistics.median(sink.latencies_ms) if sink.latencies_ms else None,
         "dropped": link.stats.dropped,
+        "resent": link.stats.count(rtx),
         "reordered": link.stats.reordered,
     }
 
@@ -116,3 +119,6 @@ async def test_eager_release_under_loss_and_reordering(loss: float, reorder: flo
     assert eager["corrupt"] <= stock["corrupt"] + 3
     assert eager["freezes"] <= stock["freezes"] + 1
     assert eager["p50_ms"] < stock["p50_ms"]
+    # Each lost packet is asked for at most nack.TRIES times (aiortc alone asks again
+    # for every missing packet on each new loss).
+    assert 0 < eager["resent"] <= nack.TRIES * eager["dropped"]

@@ -116,6 +116,35 @@ async def test_congestion_and_a_dead_signaling_socket_are_not_outages(lab: Lab) 
         assert await rig.worker_seq() == rig.seq
 
 
+async def test_a_150_kbit_path_settles_into_moving_video(lab: Lab) -> None:
+    """The narrowest path the video must follow, a 150 kbit/s cap landing mid-stream:
+    the video shrinks and slows to fit, then moves; the link never reconnects. Once it
+    has settled the router drops next to nothing (requests for lost packets repeated on
+    every new loss used to keep such a path overrun: hundreds of drops a second)."""
+    async with LabStream(lab, 512, 30, grain=True) as rig:
+        before = (await rig.status())["stats"]
+        lab.cap(150)
+        quiet: list[tuple[float, int]] = []
+
+        async def settled() -> bool:
+            quiet.append((time.monotonic(), lab.cap_dropped()))
+            recent = [d for t, d in quiet if t >= quiet[-1][0] - 3.0]
+            return quiet[-1][0] - quiet[0][0] >= 3.0 and recent[0] == recent[-1]
+
+        await rig.wait(settled, 30, "the router's drops to stop", every_s=0.5)
+        dropped, start = lab.cap_dropped(), time.monotonic()
+        states = await post_for(rig, 10.0)
+        fps = rig.fps_between(start, time.monotonic())
+        assert states == ["connected"], states
+        assert fps >= 10, f"{fps:.1f} fps through the cap"
+        assert lab.cap_dropped() - dropped <= 50, "the path is overrun again"
+        after = (await rig.status())["stats"]
+        assert after["outages"] == before["outages"] and after["reconnects"] == before["reconnects"]
+        lab.cap(None)
+        await rig.wait(rig.synced, 10, "parameters acknowledged after the cap")
+        assert await rig.worker_seq() == rig.seq
+
+
 async def _signaling_down(rig: LabStream) -> bool:
     return not (await rig.status())["connected"]
 

@@ -14,23 +14,36 @@ from tether import nack, rtc
 from tether.nack import NackPacer
 
 
-def test_a_lost_packet_is_asked_for_at_once_and_once_more_then_given_up() -> None:
+def test_a_lost_packet_is_asked_for_again_each_round_trip_then_given_up() -> None:
     pacer = NackPacer()
+    retry = pacer.retry_s  # nothing timed yet: from the starting round trip
+    assert retry == nack.RETRY_RTTS * nack.RTT_START_S
     assert pacer.received(10, 0.0) == []
     assert pacer.received(12, 0.0) == [11]  # the gap is seen
-    assert pacer.received(13, 0.05) == []  # still missing, but asked for just now
-    assert pacer.received(14, nack.RETRY_S) == [11]  # once more
-    assert pacer.received(15, nack.RETRY_S * 1.9) == []  # asked twice: no more
-    assert pacer.received(16, nack.GIVE_UP_S) == []
+    assert pacer.received(13, retry / 2) == []  # still missing, but asked for just now
+    now, tries = retry, 1
+    while now < nack.GIVE_UP_S:
+        asked = pacer.received(13 + tries, now)
+        assert asked == ([11] if tries < nack.TRIES else [])
+        tries, now = tries + 1, now + retry
+    assert pacer.received(13 + tries, nack.GIVE_UP_S) == []
     assert pacer.missing == set()  # given up on: its frame was skipped
 
 
-def test_a_resent_packet_is_no_longer_asked_for() -> None:
+def test_the_round_trip_is_timed_from_requests_answered_at_the_first_try() -> None:
     pacer = NackPacer()
     pacer.received(100, 0.0)
     assert pacer.received(104, 0.0) == [101, 102, 103]
-    assert pacer.received(102, 0.01) == []  # the resend of 102
-    assert pacer.received(105, nack.RETRY_S) == [101, 103]
+    assert pacer.received(102, 0.3) == []  # the resend of 102, 0.3 s after asking
+    assert pacer.rtt_s == 0.3
+    assert pacer.retry_s == nack.RETRY_RTTS * 0.3
+    assert pacer.received(105, 0.3) == []  # 101 and 103: not due yet (0.45 s)
+    # On a fast path the requests repeat quickly, but never faster than MIN_RETRY_S.
+    fast = NackPacer()
+    fast.received(1, 0.0)
+    fast.received(3, 0.0)
+    fast.received(2, 0.001)
+    assert fast.retry_s == nack.MIN_RETRY_S
 
 
 def test_each_new_loss_asks_only_for_itself() -> None:
