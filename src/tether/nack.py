@@ -9,17 +9,18 @@ is resent dozens of times, the resends crowd out the video, and more is lost. A
 Here each missing packet is asked for when its gap is seen and, while it stays
 missing, again once a round trip has passed without its resend (the round trip is
 measured from the requests themselves: request to resend, for packets asked for once),
-at most ``TRIES`` times; after ``GIVE_UP_S`` it is dropped (the jitter buffer has
-skipped its frame by then and asked for a keyframe). A gap wider than ``MAX_BURST``
-packets is an outage, not loss: nothing in it is asked for. So a lost packet costs
-its sender at most ``TRIES`` resends, and on a slow path fewer. Pure logic; time is
-passed in."""
+until ``GIVE_UP_S`` (the jitter buffer has skipped its frame by then and asked for a
+keyframe). A gap wider than ``MAX_BURST`` packets is an outage, not loss: nothing in
+it is asked for. So a lost packet costs its sender about one resend per round trip:
+on a congested path (long queues, long round trips) one or two; on a fast one with
+heavy loss up to ``TRIES``, which it needs (at 40 % loss each way a request and its
+resend both get through only a third of the time). Pure logic; time is passed in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-TRIES = 4
+TRIES = 10
 GIVE_UP_S = 0.4  # as long as the jitter buffer waits for a gap (rtc.GAP_WAIT_S)
 MAX_BURST = 64
 RTT_START_S = 0.1  # until a resend has been timed
