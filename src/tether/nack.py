@@ -72,6 +72,8 @@ class NackPacer:
         self._timed = True
 
     def due(self, now: float) -> list[int]:
+        if not self._missing:  # the usual case, on every packet: nothing to build
+            return []
         out = []
         retry_s = self.retry_s
         for seq, m in list(self._missing.items()):

@@ -1,6 +1,9 @@
 """The aiortc/aioice adapter: pins what it reaches into."""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aioice.ice
 import pytest
@@ -187,40 +190,57 @@ def test_wire_timestamp_is_unknown_before_a_frame() -> None:
     assert rtc.wire_timestamp(receiver, 1234) is None
 
 
-async def test_media_path_measures_from_two_real_peers() -> None:
-    """received_counts/receive_estimate read aiortc's receiver; media_stats.read puts them
-    together with the public stats (the worker's receiver reports, the transport)."""
+@contextlib.asynccontextmanager
+async def video_both_ways() -> AsyncIterator[tuple[Any, Any, list[int]]]:
+    """Two real peers, a and b, each sending the other a test video; b's incoming
+    frames are drained and counted (frames[0]). Closed, tasks and all, on exit."""
     from aiortc import VideoStreamTrack
 
-    from tether.studio.link.media_stats import read
-
     a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
-    frames = 0
+    frames = [0]
+    tasks: list[asyncio.Task] = []
 
     @b.on("track")
     def on_track(track) -> None:
         async def drain() -> None:
-            nonlocal frames
             while True:
                 await track.recv()
-                frames += 1
+                frames[0] += 1
 
         tasks.append(asyncio.create_task(drain()))
 
-    tasks: list[asyncio.Task] = []
     try:
-        assert rtc.received_counts(b) is None and rtc.receive_estimate(b) is None
         a.addTrack(VideoStreamTrack())
         b.addTrack(VideoStreamTrack())  # b sends too: its receiver reports ride along
         await a.setLocalDescription(await a.createOffer())
         await b.setRemoteDescription(a.localDescription)
         await b.setLocalDescription(await b.createAnswer())
         await a.setRemoteDescription(b.localDescription)
+        yield a, b, frames
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await a.close()
+        await b.close()
+
+
+async def test_media_path_measures_from_two_real_peers() -> None:
+    """received_counts/receive_estimate read aiortc's receiver; media_stats.read puts them
+    together with the public stats (the worker's receiver reports, the transport)."""
+    from tether.studio.link.media_stats import read
+
+    before = rtc.create_peer_connection()
+    try:
+        assert rtc.received_counts(before) is None and rtc.receive_estimate(before) is None
+    finally:
+        await before.close()
+    async with video_both_ways() as (a, b, frames):
         sender_side = None
         for _ in range(200):  # up to 10 s: aiortc's estimator settles after ~3 s of flow
             await asyncio.sleep(0.05)
             sender_side = await read(a)
-            if rtc.receive_estimate(b) and sender_side.outbound and frames > 30:
+            if rtc.receive_estimate(b) and sender_side.outbound and frames[0] > 30:
                 break
         counts = rtc.received_counts(b)
         assert counts is not None and counts[0] == 0 and counts[1] > 30  # loopback: no loss
@@ -233,12 +253,6 @@ async def test_media_path_measures_from_two_real_peers() -> None:
         assert sender_side is not None and sender_side.outbound is not None
         assert sender_side.outbound.lost == 0 and sender_side.outbound.received > 0
         assert sender_side.sent_bytes > 0
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await a.close()
-        await b.close()
 
 
 async def test_loss_counts_first_transmissions_where_public_stats_show_the_rtx_stream() -> None:
@@ -246,28 +260,9 @@ async def test_loss_counts_first_transmissions_where_public_stats_show_the_rtx_s
     gets them on the retransmission stream. received_counts still sees the 10%; aiortc's
     public inbound-rtp entry is overwritten by the retransmission stream (why we reach
     in), and a's remote-inbound-rtp (b's receiver reports) sees it too."""
-    from aiortc import VideoStreamTrack
-
     from tether.studio.link.media_stats import read, window_loss
 
-    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
-    tasks: list[asyncio.Task] = []
-
-    @b.on("track")
-    def on_track(track) -> None:
-        async def drain() -> None:
-            while True:
-                await track.recv()
-
-        tasks.append(asyncio.create_task(drain()))
-
-    try:
-        a.addTrack(VideoStreamTrack())
-        b.addTrack(VideoStreamTrack())
-        await a.setLocalDescription(await a.createOffer())
-        await b.setRemoteDescription(a.localDescription)
-        await b.setLocalDescription(await b.createAnswer())
-        await a.setRemoteDescription(b.localDescription)
+    async with video_both_ways() as (a, b, _):
         transport = a.getSenders()[0].transport
         vp8 = next(c.payloadType for c in a.getTransceivers()[0]._codecs if c.name == "VP8")
         original, sent = transport._send_rtp, 0
@@ -297,9 +292,3 @@ async def test_loss_counts_first_transmissions_where_public_stats_show_the_rtx_s
         assert len(public) == 1 and public[0].ssrc not in media_ssrcs  # the RTX stream
         loss = window_loss(first, (await read(a)).outbound)
         assert loss is not None and 0.04 < loss < 0.2
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await a.close()
-        await b.close()
