@@ -25,9 +25,9 @@ from typing import Any
 
 import httpx
 
-from tether.probe import FrameSink, NumberedSource, StudioClient
 from tether.rtc import use_eager_release, use_ice_hosts
-from tether.runner import free_port
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient
+from tether.tools.runner import free_port
 
 TOKEN = "bench-fleet"
 

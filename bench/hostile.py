@@ -20,9 +20,9 @@ import sys
 import time
 
 from bench.relay import machine, start
-from tether.probe import FrameSink, NumberedSource, WorkerClient
 from tether.rtc import use_eager_release, use_ice_hosts
-from tether.runner import free_port
+from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
+from tether.tools.runner import free_port
 
 WARMUP_S = 2.0
 

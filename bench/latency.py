@@ -22,10 +22,10 @@ import av
 import httpx
 
 from bench.relay import cpu_seconds, machine, start
-from tether.frame_id import base_planes
-from tether.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
+from tether.media.frame_id import base_planes
 from tether.rtc import use_eager_release, use_ice_hosts
-from tether.runner import free_port
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
+from tether.tools.runner import free_port
 
 RELAY_STAGES = [
     "client.captured", "studio.in", "studio.to_worker", "worker.in", "worker.out",

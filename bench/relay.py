@@ -21,9 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from tether.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
 from tether.rtc import use_eager_release, use_ice_hosts
-from tether.runner import RunError, free_port, wait_healthy
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
+from tether.tools.runner import RunError, free_port, wait_healthy
 
 WARMUP_S = 2.0
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import av
 
-from tether.frame_id import base_planes, read_id, stamp_id
+from tether.media.frame_id import base_planes, read_id, stamp_id
 from tether.rtc import use_eager_release, use_ice_hosts
-from tether.runner import run_file
+from tether.tools.runner import run_file
 
 
 def make_clip(path: Path, frames: int, width: int, height: int, fps: int = 30) -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.helpers import Service, Services, sockets_to, wait_until
-from tether.probe import FrameSink, NumberedSource, StudioClient
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 ID_SPAN = 8192  # each client's frame numbers live in their own range
 

@@ -108,7 +108,7 @@ class StudioSettings(_Base):
     # Once failed, while a stream is wanted, check the worker this often and recover
     # by itself when it answers; 0 turns it off.
     failed_probe_s: float = Field(default=5.0, ge=0)
-    # Relay encoded video as it comes (tether.forwarding); off: decode and re-encode in
+    # Relay encoded video as it comes (tether.media.forwarding); off: decode and re-encode in
     # the studio, as before (for comparison benchmarks).
     forward_video: bool = True
 

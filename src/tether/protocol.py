@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tether import safe_json
-from tether.sdp_check import MAX_SDP_BYTES
+from tether.media.sdp_check import MAX_SDP_BYTES
 
 AUTH_FAILED_CLOSE_CODE = 4401
 # One signaling message: an offer's SDP plus its parameters, with room to spare.

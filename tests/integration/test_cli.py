@@ -14,8 +14,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tether.media import moving_pattern
-from tether.runner import free_port, wait_healthy
+from tether.media.frames import moving_pattern
+from tether.tools.runner import free_port, wait_healthy
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -14,10 +14,9 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from tests.lossy_link import LossyLink, rtx_payload_types
-from tether import nack
-from tether.frame_id import base_planes
-from tether.probe import FrameSink, NumberedSource
-from tether.rtc import create_peer_connection, use_eager_release
+from tether.media.frame_id import base_planes
+from tether.rtc import create_peer_connection, nack, use_eager_release
+from tether.tools.probe import FrameSink, NumberedSource
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -15,9 +15,9 @@ import dns.asyncresolver
 import pytest
 
 from tests.helpers import Service, Services, wait_until
-from tether.probe import FrameSink, NumberedSource, WorkerClient
-from tether.runner import free_port
 from tether.studio.fleet import Fleet, WorkerState, parse_worker_specs
+from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
+from tether.tools.runner import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

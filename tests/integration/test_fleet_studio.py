@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import Service, Services, wait_until
-from tether.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
-from tether.runner import free_port
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
+from tether.tools.runner import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -20,13 +20,13 @@ from aiortc import RTCRtpSender
 from tests.helpers import Service, Services, wait_until
 from tether import rtc
 from tether.config import Fallback, StudioSettings
-from tether.forwarding import ForwardTrack
-from tether.frame_id import BAND, base_planes
-from tether.probe import FrameSink, NumberedSource, StudioClient
+from tether.media.forwarding import ForwardTrack
+from tether.media.frame_id import BAND, base_planes
 from tether.rtc import EncodedFrame
-from tether.runner import free_port
 from tether.studio.app import create_studio_app
 from tether.studio.studio import Studio
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient
+from tether.tools.runner import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

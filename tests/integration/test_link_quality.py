@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.helpers import Services, get_status, wait_until
-from tether.probe import FrameSink, NumberedSource, StudioClient
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -13,7 +13,7 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from tests.helpers import Service, Services, sockets_to, wait_until
-from tether.probe import FrameSink, NumberedSource, StudioClient
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(150)
 

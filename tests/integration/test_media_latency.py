@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import Services, get_status, wait_until
 from tests.integration.slow_pipeline import plugin_env
 from tests.integration.test_cli import tether
-from tether.probe import FrameSink, NumberedSource, StudioClient
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(120)
 

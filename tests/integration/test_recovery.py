@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import Service, Services, wait_until
-from tether.probe import FrameSink, NumberedSource, StudioClient
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(120)
 

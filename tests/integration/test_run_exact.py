@@ -16,8 +16,8 @@ import av
 import pytest
 
 from tests.integration.test_cli import tether
-from tether.frame_id import base_planes, read_id, stamp_id
-from tether.runner import partial_path
+from tether.media.frame_id import base_planes, read_id, stamp_id
+from tether.tools.runner import partial_path
 
 pytestmark = pytest.mark.timeout(180)
 

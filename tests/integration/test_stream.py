@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import Services, get_status, wait_until
-from tether.frame_id import base_planes
-from tether.probe import FrameSink, NumberedSource, StudioClient
+from tether.media.frame_id import base_planes
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import Service, Services, wait_until
 from tether.client.signaling import ErrorReply
-from tether.probe import FrameSink, NumberedSource, WorkerClient
+from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -76,7 +76,7 @@ async def test_racing_offers_get_exactly_the_free_slots(
 
 async def _offer(client: WorkerClient) -> None:
     from tether.client.worker_peer import WorkerPeer
-    from tether.probe import RecordingSlot
+    from tether.tools.probe import RecordingSlot
 
     client.peer = WorkerPeer(client.source, RecordingSlot(client.sink))
     await client.peer.start(client.signaling, {"pipeline": "passthrough"}, 1)

@@ -19,8 +19,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import Service, Services, wait_until
-from tether.probe import FrameSink, NumberedSource, WorkerClient
-from tether.runner import free_port, wait_healthy
+from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
+from tether.tools.runner import free_port, wait_healthy
 
 pytestmark = pytest.mark.timeout(90)
 

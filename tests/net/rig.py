@@ -13,9 +13,9 @@ import httpx
 import numpy as np
 
 from tests.net.lab import WORKER_PORT, Lab
-from tether.frame_id import BAND
-from tether.probe import FrameSink, NumberedSource, StudioClient
+from tether.media.frame_id import BAND
 from tether.rtc import use_bitrate_floor, use_fitted_encoder, use_ice_hosts
+from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 
 class _Grain:

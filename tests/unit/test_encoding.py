@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tether.clock import VirtualClock
-from tether.encoding import GROW_HOLD_S, INCREASE_HOLD_S, EncodingPolicy
+from tether.media.encoding import GROW_HOLD_S, INCREASE_HOLD_S, EncodingPolicy
 
 
 def frames(policy: EncodingPolicy, clock: VirtualClock, seconds: float, size=(512, 512)):

@@ -20,10 +20,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from tether import forwarding, rtc
-from tether.forwarding import Outgoing
-from tether.frame_id import base_planes, read_id, stamp_id
-from tether.media import FrameSlot, Restamper
+from tether import rtc
+from tether.media import forwarding
+from tether.media.forwarding import Outgoing
+from tether.media.frame_id import base_planes, read_id, stamp_id
+from tether.media.frames import FrameSlot, Restamper
 from tether.studio.output import HeldPicture
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tether.clock import VirtualClock
-from tether.media import FrameSlot
+from tether.media.frames import FrameSlot
 from tether.studio.link.health import MEDIA_STALL_S, Health, Timing
 
 

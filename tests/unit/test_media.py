@@ -4,8 +4,8 @@ import av
 import numpy as np
 
 from tether.client.signaling import SignalingError, signaling_url
-from tether.frame_id import base_planes, read_id, stamp_id
-from tether.media import FrameSlot, Restamper, black_like
+from tether.media.frame_id import base_planes, read_id, stamp_id
+from tether.media.frames import FrameSlot, Restamper, black_like
 from tether.tasks import TaskOwner
 
 

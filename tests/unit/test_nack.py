@@ -10,8 +10,9 @@ from aiortc.rtp import RtpPacket
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tether import nack, rtc
-from tether.nack import NackPacer
+from tether import rtc
+from tether.rtc import nack
+from tether.rtc.nack import NackPacer
 
 
 def test_a_lost_packet_is_asked_for_again_each_round_trip_then_given_up() -> None:

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tether import safe_json
-from tether.redact import RedactSecrets
-from tether.sdp_check import BadOffer, check_offer_sdp
+from tether.cli.redact import RedactSecrets
+from tether.media.sdp_check import BadOffer, check_offer_sdp
 from tether.studio.guard import GuardPolicy, same_origin, split_host
 from tether.studio.param_schema import MAX_PARAMETERS_BYTES, ParametersRejected, check_update
 

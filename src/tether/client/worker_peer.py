@@ -12,10 +12,11 @@ from typing import Any
 
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
 
-from tether import forwarding, protocol
+from tether import protocol
 from tether.client.media_latency import MediaLatency
 from tether.client.signaling import SignalingClient
-from tether.media import FrameSlot, pump
+from tether.media import forwarding
+from tether.media.frames import FrameSlot, pump
 from tether.rtc import (
     EncodedFrame,
     carry_bitrate,

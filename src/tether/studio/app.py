@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tether import __version__
 from tether.client.signaling import signaling_url
 from tether.config import StudioSettings
-from tether.media import Signal
-from tether.sdp_check import MAX_SDP_BYTES, BadOffer, check_offer_sdp
+from tether.media.frames import Signal
+from tether.media.sdp_check import MAX_SDP_BYTES, BadOffer, check_offer_sdp
 from tether.studio.fleet import parse_worker_specs
 from tether.studio.guard import GuardPolicy, StudioGuard
 from tether.studio.link import NotConnected

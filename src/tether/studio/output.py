@@ -12,10 +12,10 @@ import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from tether import trace
 from tether.config import Fallback
-from tether.forwarding import Outgoing, Sent, Unit, size_of
-from tether.media import FrameSlot, Signal, black_like
+from tether.media import trace
+from tether.media.forwarding import Outgoing, Sent, Unit, size_of
+from tether.media.frames import FrameSlot, Signal, black_like
 from tether.rtc import EncodedFrame, FrameDecoder
 
 # The `hold` fallback keeps the worker's frames encoded since the last keyframe. Past

@@ -3,7 +3,7 @@
 The studio runs one stream at a time. The client's video is drained into the
 studio's input slot; the client gets the worker's processed frames back, or the
 fallback (held frame, raw input, or black) while those are not arriving
-(``tether.studio.output``). Video is forwarded encoded (``tether.forwarding``)."""
+(``tether.studio.output``). Video is forwarded encoded (``tether.media.forwarding``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from aiortc import MediaStreamTrack, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
-from tether import forwarding
-from tether.media import FrameSlot, pump
+from tether.media import forwarding
+from tether.media.frames import FrameSlot, pump
 from tether.rtc import create_peer_connection
 from tether.studio.output import OutputTrack
 from tether.tasks import TaskOwner

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from typing import Any
 
-from tether import forwarding
 from tether.config import StudioSettings
-from tether.media import FrameSlot
+from tether.media import forwarding
+from tether.media.frames import FrameSlot
 from tether.studio.link import LinkState, LinkStatus, WorkerLink
 from tether.studio.link.quality import LargestPicture, QualityMeter, Sample
 from tether.studio.parameters import ParameterStore

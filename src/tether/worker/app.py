@@ -21,9 +21,9 @@ from fastapi.responses import JSONResponse
 
 from tether import __version__, protocol
 from tether.config import WorkerSettings
+from tether.media.sdp_check import BadOffer, check_offer_sdp
 from tether.pipelines import describe, load_pipelines
 from tether.rtc import create_peer_connection
-from tether.sdp_check import BadOffer, check_offer_sdp
 from tether.tasks import TaskOwner
 from tether.worker.capacity import Capacity, Refused
 from tether.worker.ice import IceServers

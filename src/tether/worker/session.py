@@ -23,8 +23,9 @@ from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCRtpRe
 from aiortc.mediastreams import MediaStreamError
 from pydantic import BaseModel, ValidationError
 
-from tether import protocol, trace
-from tether.media import FrameSlot, Restamper, pump
+from tether import protocol
+from tether.media import trace
+from tether.media.frames import FrameSlot, Restamper, pump
 from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
 from tether.rtc import TIMESTAMP_ROUNDING, on_frame_sent, receiver_of, wire_timestamp
 from tether.tasks import TaskOwner

@@ -19,8 +19,8 @@ from tether.client import signaling as sig
 from tether.client.signaling import SignalingClient, SignalingError
 from tether.client.worker_peer import Resume, WorkerPeer
 from tether.clock import Clock
-from tether.forwarding import ForwardTrack
-from tether.media import FrameSlot
+from tether.media.forwarding import ForwardTrack
+from tether.media.frames import FrameSlot
 from tether.studio.link.events import FatalLinkError, TryFailed
 from tether.studio.link.handover import GatedSlot
 from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, Health, port_answers

@@ -13,7 +13,7 @@ from typing import Any
 
 from tether.clock import Clock, MonotonicClock
 from tether.config import StudioSettings
-from tether.media import FrameSlot, Signal
+from tether.media.frames import FrameSlot, Signal
 from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.connector import Connector
 from tether.studio.link.events import LinkEvent, LinkState

@@ -17,7 +17,7 @@ import av
 
 from tether.client.signaling import SignalingClient, SignalingError
 from tether.client.worker_peer import WorkerPeer
-from tether.media import FrameSlot
+from tether.media.frames import FrameSlot
 from tether.studio.link.events import TryFailed
 from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S
 

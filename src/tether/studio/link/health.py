@@ -19,7 +19,7 @@ from typing import Protocol
 
 from tether.clock import Clock
 from tether.config import StudioSettings
-from tether.media import FrameSlot
+from tether.media.frames import FrameSlot
 
 # --- fixed timings ---
 # The worker's frames missing this long while ours flow and its heartbeat answers: the

@@ -26,7 +26,7 @@ from aiortc import RTCPeerConnection
 
 from tether import rtc
 from tether.clock import Clock
-from tether.forwarding import Outgoing
+from tether.media.forwarding import Outgoing
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from tether.runner import RunError, wait_healthy
+from tether.tools.runner import RunError, wait_healthy
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
   packet of the *next* frame arrives: about one frame period of added latency per
   hop. ``use_eager_release`` releases a frame as soon as its last packet (RTP marker
   bit) is in and it has no gaps. Adapted to aiortc ADAPTED_AIORTC; tests pin it.
-  With it, receivers ask for lost packets as ``tether.nack`` paces them (aiortc asks
+  With it, receivers ask for lost packets as ``tether.rtc.nack`` paces them (aiortc asks
   for every missing packet again on every new loss: a storm of resends on a
   congested path).
 - aioice gathers host candidates on every interface but loopback. Tether's peers are
@@ -16,7 +16,7 @@
   starts too fast. ``use_bitrate_floor`` lowers the floor; ``carry_bitrate`` makes the
   next encoder start at the bitrate a closing peer had reached. aiortc restarts its
   encoder (a keyframe) on every bitrate change and never shrinks the picture:
-  ``use_fitted_encoder`` swaps in ``FittedVp8Encoder``, run by ``tether.encoding``.
+  ``use_fitted_encoder`` swaps in ``FittedVp8Encoder``, run by ``tether.media.encoding``.
 - The studio forwards encoded video instead of decoding and re-encoding it.
   ``receive_encoded`` makes a receiver hand out complete encoded frames
   (``EncodedFrame``) instead of decoding them: the receiver's queue to its decoder
@@ -75,8 +75,8 @@ from aiortc.rtp import (
 )
 from aiortc.utils import uint16_add
 
-from tether.encoding import EncodingPolicy
-from tether.nack import NackPacer
+from tether.media.encoding import EncodingPolicy
+from tether.rtc.nack import NackPacer
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from tether.frame_id import ID_BITS, base_planes, read_id, stamp_id
-from tether.media import FrameSlot
+from tether.media.frame_id import ID_BITS, base_planes, read_id, stamp_id
+from tether.media.frames import FrameSlot
 from tether.tasks import TaskOwner
 
 

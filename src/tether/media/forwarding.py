@@ -24,8 +24,8 @@ import av
 from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
-from tether import trace
-from tether.media import FrameSlot, Restamper
+from tether.media import trace
+from tether.media.frames import FrameSlot, Restamper
 from tether.rtc import (
     VP8,
     EncodedFrame,

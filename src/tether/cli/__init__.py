@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from tether import __version__
+from tether.cli.redact import RedactSecrets
 from tether.client.tls import use_ca_file
 from tether.config import StudioSettings, WorkerSettings
-from tether.redact import RedactSecrets
 from tether.rtc import (
     host_of,
     resolve_ice_mode,
@@ -324,9 +324,9 @@ def up(
     log_level: LogLevel = "info",
 ) -> None:
     """Studio plus an embedded worker on loopback (restarted if it dies): the main job."""
-    from tether.runner import RunError, free_port
+    from tether.cli.worker_process import WorkerProcess
     from tether.studio.app import create_studio_app
-    from tether.worker_process import WorkerProcess
+    from tether.tools.runner import RunError, free_port
 
     _setup_logging(log_level, "studio")
     use_ice_hosts(resolve_ice_mode("auto", [host]))
@@ -411,7 +411,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tether.client.signaling import SignalingError
-    from tether.runner import RunError, check_paths, run_file
+    from tether.tools.runner import RunError, check_paths, run_file
 
     _setup_logging(log_level, "run")
     _redact.add(token)
@@ -496,7 +496,7 @@ def status(
     watch: Annotated[bool, typer.Option("--watch", help="follow changes live")] = False,
 ) -> None:
     """Show the link state and stats of a running studio."""
-    from tether.status_view import show_status
+    from tether.cli.status_view import show_status
 
     token = StudioSettings().studio_token  # TETHER_STUDIO_TOKEN, for a studio that needs it
     secret = token.get_secret_value() if token else None
@@ -512,7 +512,7 @@ def pipelines(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """List the pipelines (built-in and plugins) and their parameters."""
-    from tether.pipeline_list import fetch_catalog, local_catalog, render_catalog
+    from tether.cli.pipeline_list import fetch_catalog, local_catalog, render_catalog
 
     _setup_logging("warning", "tether")
     try:

@@ -2,7 +2,7 @@
 
 Off by default and then free. ``enable(dir)`` makes each process append
 ``stage frame_number monotonic_time`` lines to its own file in ``dir``; frame
-numbers are read from the pixels stamped by ``tether.frame_id.stamp_id``, and
+numbers are read from the pixels stamped by ``tether.media.frame_id.stamp_id``, and
 CLOCK_MONOTONIC is shared by every process on the machine, so stages line up."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import IO
 import av
 import numpy as np
 
-from tether.frame_id import read_id
+from tether.media.frame_id import read_id
 
 _out: IO[str] | None = None
 

@@ -30,7 +30,7 @@ from tether import protocol
 from tether.client.signaling import SignalingClient
 from tether.client.worker_peer import WorkerPeer
 from tether.config import WorkerSettings
-from tether.media import FrameSlot, SlotTrack
+from tether.media.frames import FrameSlot, SlotTrack
 from tether.pipelines import UnknownPipeline
 from tether.tasks import TaskOwner
 
