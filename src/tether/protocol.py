@@ -197,8 +197,6 @@ class PipelineError(_ChannelMessage):
     message: str | None = None
 
 
-# The worker reports how it made a frame at most this often (one frame in three at 30 fps).
-FRAME_TIMING_INTERVAL_S = 0.1
 _RTP_TIMESTAMP = Field(ge=0, lt=1 << 32)
 
 

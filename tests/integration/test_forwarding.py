@@ -18,7 +18,7 @@ import uvicorn
 from aiortc import RTCRtpSender
 
 from tests.helpers import Service, Services, wait_until
-from tether import rtc
+from tether import rtc, timing
 from tether.config import Fallback, StudioSettings
 from tether.media.forwarding import ForwardTrack
 from tether.media.frame_id import BAND, base_planes
@@ -173,7 +173,7 @@ async def test_forwards_encoded_both_ways_and_feedback_crosses(services: Service
             put(frame)
 
         studio.processed.put = watch  # type: ignore[method-assign]
-        await asyncio.sleep(rtc.KEYFRAME_REQUEST_INTERVAL_S)
+        await asyncio.sleep(timing.KEYFRAME_REQUEST_INTERVAL_S)
         client_receiver = next(t.receiver for t in r.client.pc.getTransceivers())
         await rtc.request_keyframe(client_receiver)
         await wait_until(lambda: any(keyframes), 5, "a keyframe from the worker")

@@ -10,7 +10,7 @@ import pytest
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
-from tether import rtc
+from tether import rtc, timing
 
 
 def packet(seq: int, ts: int, marker: bool = False, data: bytes | None = None) -> RtpPacket:
@@ -107,10 +107,10 @@ def test_a_gap_not_filled_in_time_is_skipped_and_a_keyframe_asked_for() -> None:
     assert feed(eager, [packet(50, 1000, marker=True)]) == [(1000, bytes([50]))]
     # packet 51 (frame 2000's first) is lost and its retransmission never comes
     assert feed(eager, [packet(52, 2000, marker=True), packet(53, 3000, marker=True)]) == []
-    now[0] += rtc.GAP_WAIT_S / 2
+    now[0] += timing.GAP_WAIT_S / 2
     pli, frame = eager.add(packet(54, 4000, marker=True))
     assert (pli, frame) == (False, None)  # still waiting for the NACK to fill it
-    now[0] += rtc.GAP_WAIT_S
+    now[0] += timing.GAP_WAIT_S
     pli, frame = eager.add(packet(55, 5000, marker=True))
     assert pli  # the broken frames are dropped: ask the sender for a keyframe
     assert frame is None and eager.skips == 1
@@ -128,7 +128,7 @@ def test_a_late_retransmission_after_a_skip_does_not_reset_the_buffer() -> None:
     feed(eager, [packet(100, 1000, marker=True)])
     frames = [packet(seq, seq * 10, marker=True) for seq in range(102, 260)]  # 101 lost
     assert feed(eager, frames[:5]) == []
-    now[0] += rtc.GAP_WAIT_S + 0.1
+    now[0] += timing.GAP_WAIT_S + 0.1
     feed(eager, frames[5:6])  # skipped
     assert feed(eager, frames[6:]) == [(p.timestamp, bytes([p.sequence_number % 256]))
                                        for p in frames[6:]]  # fmt: skip
@@ -163,7 +163,7 @@ def test_a_gap_inside_the_frame_at_the_head_is_skipped_too() -> None:
     # Frame 3000's first packet arrives, its second (202) is lost for good.
     assert feed(eager, [packet(201, 3000), packet(203, 3000, marker=True)]) == []
     assert feed(eager, [packet(204, 4000, marker=True)]) == []
-    now[0] += rtc.GAP_WAIT_S + 0.1
+    now[0] += timing.GAP_WAIT_S + 0.1
     pli, frame = eager.add(packet(205, 5000, marker=True))
     assert pli and frame is None and eager.skips == 1  # not stuck until overflow
     assert feed(eager, [packet(206, 6000, marker=True)]) == [(6000, bytes([206]))]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tether.clock import VirtualClock
-from tether.media.encoding import GROW_HOLD_S, INCREASE_HOLD_S, EncodingPolicy
+from tether.media.encoding import EncodingPolicy
+from tether.timing import ENCODER_GROW_HOLD_S, ENCODER_INCREASE_HOLD_S
 
 
 def frames(policy: EncodingPolicy, clock: VirtualClock, seconds: float, size=(512, 512)):
@@ -29,7 +30,7 @@ def test_a_lower_bitrate_applies_at_once_a_higher_one_after_a_hold() -> None:
     assert policy.applied == 300_000
     policy.request(600_000)
     assert policy.applied == 300_000  # just lowered: wait
-    frames(policy, clock, INCREASE_HOLD_S + 0.1)
+    frames(policy, clock, ENCODER_INCREASE_HOLD_S + 0.1)
     assert policy.applied == 600_000
 
 
@@ -62,9 +63,9 @@ def test_a_starved_picture_shrinks_then_skips_frames_and_grows_back_slowly() -> 
     assert sum(s.send for s in sent) == pytest.approx(30, abs=1)
 
     policy.request(1_000_000)
-    frames(policy, clock, INCREASE_HOLD_S)
+    frames(policy, clock, ENCODER_INCREASE_HOLD_S)
     # Room for more again: frame rate first, then size, each after a hold.
-    shapes = frames(policy, clock, GROW_HOLD_S * 2 + 1)
+    shapes = frames(policy, clock, ENCODER_GROW_HOLD_S * 2 + 1)
     assert shapes[0].width == 256
     assert shapes[-1].width == 512 and all(s.send for s in shapes[-30:])
 

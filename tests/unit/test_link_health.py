@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tether.clock import VirtualClock
 from tether.media.frames import FrameSlot
-from tether.studio.link.health import MEDIA_STALL_S, Health, Timing
+from tether.studio.link.health import Health
+from tether.timing import MEDIA_STALL_S, Timing
 
 
 class FakePeer:
@@ -93,7 +94,7 @@ def test_heartbeat_off_leaves_only_the_peer_state() -> None:
 
 
 def test_datagrams_from_the_worker_count_as_life_but_not_forever() -> None:
-    from tether.studio.link.health import UNANSWERED_S
+    from tether.timing import UNANSWERED_S
 
     clock, health, peer = make()
     peer.connected_at = peer.last_pong_at = clock.now()
@@ -128,7 +129,7 @@ def test_frames_lost_on_a_congested_path_are_not_a_stuck_pipeline() -> None:
 
 
 def test_frames_starved_upstream_are_not_a_stuck_pipeline_for_a_while() -> None:
-    from tether.studio.link.health import STARVED_STALL_S
+    from tether.timing import STARVED_STALL_S
 
     clock, health, peer = make()
     peer.connected_at = peer.worker_output_at = peer.worker_input_at = clock.now()

@@ -9,13 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tether.clock import VirtualClock
-from tether.studio.link.media_stats import (
-    POLL_S,
-    Counts,
-    MediaStats,
-    Reading,
-    window_loss,
-)
+from tether.studio.link.media_stats import Counts, MediaStats, Reading, window_loss
+from tether.timing import STATS_POLL_S
 
 PPS = 100  # packets a second each way
 
@@ -132,19 +127,19 @@ async def test_follows_the_current_peer_every_second_and_starts_afresh_on_a_new_
     first = peer
     task = asyncio.create_task(stats.follow(lambda: peer, reader))  # type: ignore[arg-type]
     try:
-        await clock.advance(POLL_S * 3.5)
+        await clock.advance(STATS_POLL_S * 3.5)
         assert len(reads) == 4 and stats.loss is not None and stats.loss > 0.2
         peer = FakePeer()  # a reconnect: the old peer's window must not carry over
-        await clock.advance(POLL_S)
+        await clock.advance(STATS_POLL_S)
         assert stats.loss is None  # one reading of the new peer says nothing yet
-        await clock.advance(POLL_S * 2)
+        await clock.advance(STATS_POLL_S * 2)
         assert stats.loss == 0.0
         peer.connectionState = "connecting"
         count = len(reads)
-        await clock.advance(POLL_S * 3)
+        await clock.advance(STATS_POLL_S * 3)
         assert len(reads) == count  # nothing read while not connected
         peer = None
-        await clock.advance(POLL_S * 2)
+        await clock.advance(STATS_POLL_S * 2)
         assert stats.loss is None and stats.bandwidth_kbps is None
         assert not task.done()  # it lives as long as the link; its owner ends it
     finally:

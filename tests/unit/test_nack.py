@@ -10,7 +10,7 @@ from aiortc.rtp import RtpPacket
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tether import rtc
+from tether import rtc, timing
 from tether.rtc import nack
 from tether.rtc.nack import NackPacer
 
@@ -18,16 +18,16 @@ from tether.rtc.nack import NackPacer
 def test_a_lost_packet_is_asked_for_again_each_round_trip_then_given_up() -> None:
     pacer = NackPacer()
     retry = pacer.retry_s  # nothing timed yet: from the starting round trip
-    assert retry == nack.RETRY_RTTS * nack.RTT_START_S
+    assert retry == nack.RETRY_RTTS * timing.NACK_RTT_START_S
     assert pacer.received(10, 0.0) == []
     assert pacer.received(12, 0.0) == [11]  # the gap is seen
     assert pacer.received(13, retry / 2) == []  # still missing, but asked for just now
     now, tries = retry, 1
-    while now < nack.GIVE_UP_S:
+    while now < timing.NACK_GIVE_UP_S:
         asked = pacer.received(13 + tries, now)
         assert asked == ([11] if tries < nack.TRIES else [])
         tries, now = tries + 1, now + retry
-    assert pacer.received(13 + tries, nack.GIVE_UP_S) == []
+    assert pacer.received(13 + tries, timing.NACK_GIVE_UP_S) == []
     assert pacer.missing == set()  # given up on: its frame was skipped
 
 
@@ -44,7 +44,7 @@ def test_the_round_trip_is_timed_from_requests_answered_at_the_first_try() -> No
     fast.received(1, 0.0)
     fast.received(3, 0.0)
     fast.received(2, 0.001)
-    assert fast.retry_s == nack.MIN_RETRY_S
+    assert fast.retry_s == timing.NACK_MIN_RETRY_S
 
 
 def test_each_new_loss_asks_only_for_itself() -> None:

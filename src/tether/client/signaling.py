@@ -21,19 +21,15 @@ from websockets.protocol import State
 from tether import protocol
 from tether.client.tls import client_context
 from tether.tasks import TaskOwner
+from tether.timing import (
+    CLOSE_TIMEOUT_S,
+    ICE_REFRESH_S,
+    KEEPALIVE_S,
+    OPEN_TIMEOUT_S,
+    PING_TIMEOUT_S,
+)
 
 logger = logging.getLogger(__name__)
-
-# Across a real network a dead socket must be noticed, and let go of, in about a second:
-# websockets' defaults (10 s close timeout, 10 s open timeout) stall a reconnect by 10 s.
-KEEPALIVE_S = 1.0  # a ping every second...
-# ...and the socket is dead when one goes unanswered this long: longer than TCP's first
-# three retransmits (0.2 + 0.4 + 0.8 s), so 20% loss is not an outage. The heartbeat,
-# not this, is the fast detector.
-PING_TIMEOUT_S = 2.0
-CLOSE_TIMEOUT_S = 1.0  # waiting longer for a closing handshake gains nothing
-OPEN_TIMEOUT_S = 2.0  # TCP + WebSocket handshake; a slow ``ready`` may take the rest
-ICE_REFRESH_S = 300.0  # TURN credentials are minted for an hour or more: refresh well before
 
 
 class SignalingError(Exception):

@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from tether.clock import Clock, MonotonicClock
+from tether.timing import ENCODER_FPS_WINDOW_S, ENCODER_GROW_HOLD_S, ENCODER_INCREASE_HOLD_S
 
 # Bits per pixel (bitrate / pixels per second) below which the picture shrinks...
 SHRINK_BPP = 0.025
@@ -30,11 +31,6 @@ MIN_WIDTH = 160
 DECREASE_STEP = 0.9
 # A higher one must be this far above, and asked for this long, before it applies.
 INCREASE_STEP = 1.15
-INCREASE_HOLD_S = 3.0
-# The bitrate must leave room for the larger picture this long before it grows.
-GROW_HOLD_S = 5.0
-# The frame rate is estimated over this much media time.
-FPS_WINDOW_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,7 @@ class EncodingPolicy:
         self.skipping = False
         self._applied_at = self.clock.now()
         self._room_since: float | None = None  # bitrate has room for a larger picture
-        self._frames: deque[float] = deque()  # media times within FPS_WINDOW_S
+        self._frames: deque[float] = deque()  # media times within ENCODER_FPS_WINDOW_S
         self._count = 0
         self.skipped = 0
 
@@ -66,7 +62,7 @@ class EncodingPolicy:
         now = self.clock.now()
         lower = bitrate < self.applied * DECREASE_STEP
         higher = bitrate > self.applied * INCREASE_STEP
-        if lower or (higher and now - self._applied_at >= INCREASE_HOLD_S):
+        if lower or (higher and now - self._applied_at >= ENCODER_INCREASE_HOLD_S):
             self.applied, self._applied_at = bitrate, now
 
     def fps(self) -> float:
@@ -81,7 +77,7 @@ class EncodingPolicy:
         now = self.clock.now()
         # A raised bitrate that has waited long enough applies on the next frame.
         self.request(self.requested)
-        while self._frames and media_time - self._frames[0] >= FPS_WINDOW_S:
+        while self._frames and media_time - self._frames[0] >= ENCODER_FPS_WINDOW_S:
             self._frames.popleft()
         self._frames.append(media_time)
         fps = self.fps()
@@ -124,7 +120,7 @@ class EncodingPolicy:
             self._room_since = None
         elif self._room_since is None:
             self._room_since = now
-        elif now - self._room_since >= GROW_HOLD_S:
+        elif now - self._room_since >= ENCODER_GROW_HOLD_S:
             self._room_since = None
             if self.skipping:
                 self.skipping = False

@@ -77,14 +77,12 @@ from aiortc.utils import uint16_add
 
 from tether.media.encoding import EncodingPolicy
 from tether.rtc.nack import NackPacer
+from tether.timing import BITRATE_CAP_TTL_S, GAP_WAIT_S, KEYFRAME_REQUEST_INTERVAL_S
 
 logger = logging.getLogger(__name__)
 
 _original_get_host_addresses = aioice.ice.get_host_addresses
 
-# A gap in a video stream waits this long for its retransmission (NACK), then the
-# receiver skips the frame it broke and asks for a keyframe.
-GAP_WAIT_S = 0.4
 # This many complete frames waiting: the receiver is behind; jump to a keyframe.
 BACKLOG_FRAMES = 3
 # A packet this far behind the buffer's start is a restarted sender, not a late one.
@@ -424,10 +422,6 @@ def create_peer_connection(ice_servers: list[dict] | None = None) -> RTCPeerConn
 # --- forwarding encoded video ---
 
 VP8 = "video/vp8"
-# A keyframe request is repeated at most this often while the keyframe is not in.
-KEYFRAME_REQUEST_INTERVAL_S = 0.1
-# A bitrate cap from downstream lapses unless renewed (REMB comes about every second).
-BITRATE_CAP_TTL_S = 5.0
 
 
 @dataclass(slots=True, eq=False)

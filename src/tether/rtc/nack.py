@@ -9,7 +9,7 @@ is resent dozens of times, the resends crowd out the video, and more is lost. A
 Here each missing packet is asked for when its gap is seen and, while it stays
 missing, again once a round trip has passed without its resend (the round trip is
 measured from the requests themselves: request to resend, for packets asked for once),
-until ``GIVE_UP_S`` (the jitter buffer has skipped its frame by then and asked for a
+until ``NACK_GIVE_UP_S`` (the jitter buffer has skipped its frame by then and asked for a
 keyframe). A gap wider than ``MAX_BURST`` packets is an outage, not loss: nothing in
 it is asked for. So a lost packet costs its sender about one resend per round trip:
 on a congested path (long queues, long round trips) one or two; on a fast one with
@@ -20,12 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tether.timing import NACK_GIVE_UP_S, NACK_MIN_RETRY_S, NACK_RTT_START_S
+
 TRIES = 10
-GIVE_UP_S = 0.4  # as long as the jitter buffer waits for a gap (rtc.GAP_WAIT_S)
 MAX_BURST = 64
-RTT_START_S = 0.1  # until a resend has been timed
 RETRY_RTTS = 1.5  # ask again after this many round trips without the resend...
-MIN_RETRY_S = 0.02  # ...but not sooner than this
 _HALF = 1 << 15
 
 
@@ -44,14 +43,14 @@ class _Missing:
 class NackPacer:
     def __init__(self) -> None:
         self.max_seq: int | None = None
-        self.rtt_s = RTT_START_S
+        self.rtt_s = NACK_RTT_START_S
         self._timed = False
         self._missing: dict[int, _Missing] = {}
         self.requested = 0  # packets asked for, counting repeats
 
     @property
     def retry_s(self) -> float:
-        return max(MIN_RETRY_S, RETRY_RTTS * self.rtt_s)
+        return max(NACK_MIN_RETRY_S, RETRY_RTTS * self.rtt_s)
 
     def received(self, seq: int, now: float) -> list[int]:
         """A packet (or its resend) arrived; returns the packets to ask for now."""
@@ -77,7 +76,7 @@ class NackPacer:
         out = []
         retry_s = self.retry_s
         for seq, m in list(self._missing.items()):
-            if now - m.since >= GIVE_UP_S:
+            if now - m.since >= NACK_GIVE_UP_S:
                 del self._missing[seq]
             elif m.asked == 0 or (m.asked < TRIES and now - m.asked_at >= retry_s):
                 m.asked, m.asked_at = m.asked + 1, now

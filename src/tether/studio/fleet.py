@@ -21,11 +21,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from tether.client.signaling import SignalingError, signaling_url
+from tether.timing import FLEET_LOAD_TIMEOUT_S
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-# How long a worker may take to report its load before it counts as unreachable.
-LOAD_TIMEOUT_S = 1.0
 
 
 class WorkerState(StrEnum):
@@ -139,7 +137,7 @@ class Fleet:
     async def survey(self) -> list[WorkerInfo]:
         urls = await self.candidates()
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        async with httpx.AsyncClient(timeout=LOAD_TIMEOUT_S, verify=self._verify) as http:
+        async with httpx.AsyncClient(timeout=FLEET_LOAD_TIMEOUT_S, verify=self._verify) as http:
             infos = await asyncio.gather(*(self._ask(http, url, headers) for url in urls))
         self.workers = list(infos)
         return self.workers

@@ -2,8 +2,8 @@
 
 from tether.studio.link.events import LinkEvent, LinkState
 from tether.studio.link.facade import NotConnected, WorkerLink
-from tether.studio.link.health import FALLBACK_AFTER_S, MEDIA_STALL_S
 from tether.studio.link.status import LinkStatus
+from tether.timing import FALLBACK_AFTER_S, MEDIA_STALL_S
 
 __all__ = [
     "FALLBACK_AFTER_S", "MEDIA_STALL_S", "LinkEvent", "LinkState", "LinkStatus",

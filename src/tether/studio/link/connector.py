@@ -15,19 +15,19 @@ from typing import Any
 
 from aiortc import MediaStreamTrack
 
-from tether.client import signaling as sig
-from tether.client.signaling import SignalingClient, SignalingError
+from tether.client.signaling import SignalingClient, SignalingError, host_port
 from tether.client.worker_peer import Resume, WorkerPeer
 from tether.clock import Clock
 from tether.media.forwarding import ForwardTrack
 from tether.media.frames import FrameSlot
 from tether.studio.link.events import FatalLinkError, TryFailed
 from tether.studio.link.handover import GatedSlot
-from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S, Health, port_answers
-from tether.studio.link.placement import ROOM_PROBE_S, Placement
+from tether.studio.link.health import Health, port_answers
+from tether.studio.link.placement import Placement
 from tether.studio.link.socket_side import SocketSide
 from tether.studio.parameters import ParameterStore
 from tether.tasks import TaskOwner
+from tether.timing import FLOW_POLL_S, PARAMS_RESEND_S, ROOM_PROBE_S
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Connector(SocketSide):
         if self.placement is not None and self.placement.multi and self.worker_url is None:
             return await self.placement.fleet.pick() is not None
         try:
-            host, port = sig.host_port(self.worker_url or "")
+            host, port = host_port(self.worker_url or "")
         except SignalingError:
             return False
         return await port_answers(host, port)

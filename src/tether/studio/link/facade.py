@@ -17,13 +17,14 @@ from tether.media.frames import FrameSlot, Signal
 from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.connector import Connector
 from tether.studio.link.events import LinkEvent, LinkState
-from tether.studio.link.health import MEDIA_LATENCY_WINDOW_S, Health, Timing
+from tether.studio.link.health import Health
 from tether.studio.link.media_stats import MediaStats
 from tether.studio.link.placement import Placement
 from tether.studio.link.status import LinkStatus
 from tether.studio.link.supervisor import LinkSupervisor
 from tether.studio.parameters import ParameterStore
 from tether.tasks import TaskOwner
+from tether.timing import MEDIA_LATENCY_WINDOW_S, Timing
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from tether.client.signaling import SignalingClient, SignalingError
 from tether.client.worker_peer import WorkerPeer
 from tether.media.frames import FrameSlot
 from tether.studio.link.events import TryFailed
-from tether.studio.link.health import FLOW_POLL_S, PARAMS_RESEND_S
+from tether.timing import FLOW_POLL_S, PARAMS_RESEND_S
 
 if TYPE_CHECKING:
     from tether.studio.link.connector import Connector

@@ -14,80 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from tether.clock import Clock
-from tether.config import StudioSettings
 from tether.media.frames import FrameSlot
-
-# --- fixed timings ---
-# The worker's frames missing this long while ours flow and its heartbeat answers: the
-# pipeline is stuck. Long enough that a lost key frame on a lossy path is not a stall.
-MEDIA_STALL_S = 4.0
-# ...or this long when our frames do not reach the worker's pipeline either (congestion
-# upstream: the keyframe that mends it may take a while through a narrow path).
-STARVED_STALL_S = 15.0
-# The worker's frames missing this long while ours flow: show the fallback.
-FALLBACK_AFTER_S = 1.0
-# Our own frames count as flowing if the newest is at most this old.
-SOURCE_FRESH_S = 0.5
-# How often a waiting try checks whether the worker answers again.
-PROBE_INTERVAL_S = 0.25
-# Probes overlap (a probe on a dead path waits out its timeout); at most this many.
-MAX_PROBES = 4
-# How soon a probe's answer is noticed.
-PROBE_TICK_S = 0.05
-# A failed link probes this young an outage as often as between tries, then at
-# TETHER_FAILED_PROBE_S: the stream is back within a second of a path that returns
-# within a minute, and a long outage costs only a packet every few seconds.
-FAST_PROBE_S = 75.0
-# A loss sooner than this after a recovery continues the same outage episode.
-STABLE_S = 5.0
-# While waiting for media to flow after a (re)connect.
-FLOW_POLL_S = 0.02
-# A parameter set not acknowledged this long is sent again.
-PARAMS_RESEND_S = 1.0
-# The watchdog's tick (the heartbeat interval, if shorter).
-WATCH_TICK_S = 0.1
-# After a loss, an open signaling socket must answer a ping this soon (plus two of its
-# round trips) to carry the next try; else it leads where the worker no longer is.
-SOCKET_CHECK_S = 0.3
-# The worker's datagrams arrive but no pong, nor frame: lost after this long.
-UNANSWERED_S = 5.0
-# The cheap "is the worker's port back" probe (overlapping ones cover a long RTT).
-PORT_PROBE_TIMEOUT_S = 1.0
-# The media round trip and the worker's time per frame: medians over this long.
-MEDIA_LATENCY_WINDOW_S = 2.0
-
-
-@dataclass(frozen=True)
-class Timing:
-    """The timings a user can set (TETHER_* settings)."""
-
-    heartbeat_interval_s: float = 0.5
-    heartbeat_timeout_s: float = 1.5  # 0: heartbeat and watchdog off
-    signaling_timeout_s: float = 1.5  # open the socket and get 'ready'
-    offer_timeout_s: float = 2.0  # the worker's answer, plus the measured round trip
-    ice_timeout_s: float = 3.0  # ICE/DTLS and the data channel
-    flow_timeout_s: float = 3.0  # first processed frame and the parameter ack
-    failed_probe_s: float = 5.0  # probing cadence once failed; 0: off
-
-    @classmethod
-    def from_settings(cls, settings: StudioSettings) -> Timing:
-        return cls(
-            heartbeat_interval_s=settings.heartbeat_interval_s,
-            heartbeat_timeout_s=settings.heartbeat_timeout_s,
-            signaling_timeout_s=settings.signaling_timeout_s,
-            offer_timeout_s=settings.offer_timeout_s,
-            ice_timeout_s=settings.ice_timeout_s,
-            flow_timeout_s=settings.flow_timeout_s,
-            failed_probe_s=settings.failed_probe_s,
-        )
-
-    @property
-    def heartbeat_on(self) -> bool:
-        return self.heartbeat_timeout_s > 0
+from tether.timing import (
+    FALLBACK_AFTER_S,
+    MEDIA_STALL_S,
+    PORT_PROBE_TIMEOUT_S,
+    SOURCE_FRESH_S,
+    STARVED_STALL_S,
+    UNANSWERED_S,
+    WATCH_TICK_S,
+    Timing,
+)
 
 
 class Peer(Protocol):

@@ -27,11 +27,10 @@ from aiortc import RTCPeerConnection
 from tether import rtc
 from tether.clock import Clock
 from tether.media.forwarding import Outgoing
+from tether.timing import LOSS_WINDOW_S, STATS_POLL_S
 
 logger = logging.getLogger(__name__)
 
-POLL_S = 1.0  # how often the peer's stats are read
-WINDOW_S = 5.0  # loss is counted over about this much of the recent past
 MIN_PACKETS = 20  # fewer packets in a window than this say nothing about loss
 # A direction is limited by the path when its estimate is below this times what flows:
 # free, an estimate runs ahead of its flow by about 1.5x; held to it, our encoders aim
@@ -76,7 +75,7 @@ def window_loss(old: Counts | None, new: Counts | None) -> float | None:
 class MediaStats:
     """The recent window of one peer's readings, and what it says."""
 
-    def __init__(self, clock: Clock, window_s: float = WINDOW_S) -> None:
+    def __init__(self, clock: Clock, window_s: float = LOSS_WINDOW_S) -> None:
         self.clock = clock
         self.window_s = window_s
         self._readings: deque[tuple[float, Reading]] = deque()
@@ -139,7 +138,7 @@ class MediaStats:
         pc_of: Callable[[], RTCPeerConnection | None],
         reader: Callable[[RTCPeerConnection], Awaitable[Reading]] | None = None,
     ) -> None:
-        """Read the link's current peer connection every POLL_S while the link lives (run
+        """Read the link's current peer connection every STATS_POLL_S while the link lives (run
         by the link's TaskOwner). A new peer connection starts a new window."""
         reader = reader or read
         followed: RTCPeerConnection | None = None
@@ -156,7 +155,7 @@ class MediaStats:
                 else:
                     if pc_of() is pc:
                         self.add(reading)
-            await self.clock.sleep(POLL_S)
+            await self.clock.sleep(STATS_POLL_S)
 
 
 async def read(pc: RTCPeerConnection) -> Reading:

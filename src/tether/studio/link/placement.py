@@ -17,8 +17,6 @@ from tether.studio.link.events import TryFailed
 
 # Signaling error codes after which a fleet's link tries another worker.
 MOVE_CODES = ("busy", "draining")
-# While every worker is busy, a failed link checks for a free slot this often.
-ROOM_PROBE_S = 0.5
 
 
 class Placement:

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from tether.clock import Clock
-from tether.studio.link.health import MAX_PROBES, PROBE_TICK_S
 from tether.tasks import TaskOwner
+from tether.timing import MAX_PROBES, PROBE_TICK_S, PROBE_WANTED_CHECK_S
 
 
 class Probed(Protocol):
@@ -63,9 +63,11 @@ async def until_back(
     while True:
         now = clock.now()
         if not target.wanted():
-            await clock.sleep(min(slow(), 1.0))
+            await clock.sleep(min(slow(), PROBE_WANTED_CHECK_S))
         elif now < fast_until:
-            if await until_answered(target.probe, clock, interval, min(fast_until, now + 1.0)):
+            if await until_answered(
+                target.probe, clock, interval, min(fast_until, now + PROBE_WANTED_CHECK_S)
+            ):
                 return
         else:
             await clock.sleep(slow())

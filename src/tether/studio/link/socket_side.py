@@ -18,18 +18,16 @@ from tether.client.worker_peer import Resume, WorkerPeer
 from tether.clock import Clock
 from tether.studio.link.events import FatalLinkError
 from tether.studio.link.handover import move_before_break
-from tether.studio.link.health import PROBE_INTERVAL_S, SOCKET_CHECK_S, port_answers
+from tether.studio.link.health import port_answers
 from tether.studio.link.probing import until_answered
+from tether.timing import MIN_OPEN_S, PROBE_INTERVAL_S, SOCKET_CHECK_S
 
 if TYPE_CHECKING:
-    from tether.studio.link.health import Timing
     from tether.studio.link.placement import Placement
     from tether.tasks import TaskOwner
+    from tether.timing import Timing
 
 logger = logging.getLogger(__name__)
-
-# Once the path is up, the socket gets at least this long to open and say 'ready'.
-MIN_OPEN_S = 1.0
 
 
 class SocketSide:

@@ -21,9 +21,9 @@ from tether.studio.link.events import (
     LinkState,
     TryFailed,
 )
-from tether.studio.link.health import FAST_PROBE_S, PROBE_INTERVAL_S, STABLE_S
 from tether.studio.link.probing import until_answered, until_back
 from tether.tasks import TaskOwner
+from tether.timing import FAST_PROBE_S, PROBE_INTERVAL_S, STABLE_S
 
 __all__ = [
     "FatalLinkError", "LinkEvent", "LinkState", "LinkSupervisor", "TryFailed",
