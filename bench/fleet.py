@@ -27,7 +27,7 @@ import httpx
 
 from tether.rtc import use_eager_release, use_ice_hosts
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 TOKEN = "bench-fleet"
 

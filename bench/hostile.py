@@ -22,7 +22,7 @@ import time
 from bench.relay import machine, start
 from tether.rtc import use_eager_release, use_ice_hosts
 from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 WARMUP_S = 2.0
 

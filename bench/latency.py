@@ -25,7 +25,7 @@ from bench.relay import cpu_seconds, machine, start
 from tether.media.frame_id import base_planes
 from tether.rtc import use_eager_release, use_ice_hosts
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 RELAY_STAGES = [
     "client.captured", "studio.in", "studio.to_worker", "worker.in", "worker.out",

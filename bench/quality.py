@@ -29,7 +29,7 @@ from bench.relay import WARMUP_S, machine, start
 from tether.media.frame_id import BAND, stamp_id
 from tether.rtc import use_eager_release, use_ice_hosts
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 SHIFT_PX = 3  # the picture moves this far each frame
 

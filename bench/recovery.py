@@ -22,7 +22,7 @@ import httpx
 
 from tether.rtc import use_eager_release, use_ice_hosts
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 FAULTS = ["debug-close", "sigkill-restart", "sigstop-3s", "signaling-drop"]
 STABLE_S = 5.5  # the supervisor treats a loss sooner than 5 s after recovery as a relapse

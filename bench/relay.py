@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 from tether.rtc import use_eager_release, use_ice_hosts
+from tether.tools.errors import RunError
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
-from tether.tools.runner import RunError, free_port, wait_healthy
+from tether.tools.processes import free_port, wait_healthy
 
 WARMUP_S = 2.0
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from tether.rtc import use_ice_hosts
-from tether.tools.runner import free_port, wait_healthy
+from tether.tools.processes import free_port, wait_healthy
 
 use_ice_hosts("loopback")  # tests never leave this machine
 

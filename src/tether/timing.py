@@ -96,6 +96,20 @@ ENCODER_GROW_HOLD_S = 5.0
 # The frame rate is estimated over this much media time.
 ENCODER_FPS_WINDOW_S = 1.0
 
+# --- the command line and its tools ---
+# A tether process the CLI or a test starts must answer /health this soon.
+START_DEADLINE_S = 30.0
+# `tether up` restarts a worker that keeps dying after each delay in turn; the last repeats.
+WORKER_RESTART_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+# A worker that stayed up this long starts the restart schedule over when it dies.
+WORKER_STABLE_AFTER_S = 30.0
+# `tether drain --wait` asks the worker how many sessions are left this often.
+DRAIN_POLL_S = 0.25
+# `tether run`: the worker's socket, its answer and the media path each get this long...
+RUN_CONNECT_S = 10.0
+# ...and a frame that takes longer than this on the worker means the worker is stuck.
+RUN_FRAME_TIMEOUT_S = 15.0
+
 
 class LinkTimingSettings(Protocol):
     """The settings that carry the user's timings (the studio's settings have them)."""

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.test_page import frames_advance, start_streaming
 from tests.helpers import Services
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 pytestmark = pytest.mark.timeout(180)
 

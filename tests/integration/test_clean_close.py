@@ -15,7 +15,7 @@ from tests.helpers import Services, wait_until
 from tether.config import StudioSettings
 from tether.studio.app import create_studio_app
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

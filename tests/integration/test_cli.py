@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tether.media.frames import moving_pattern
-from tether.tools.runner import free_port, wait_healthy
+from tether.tools.processes import free_port, wait_healthy
 
 pytestmark = pytest.mark.timeout(120)
 

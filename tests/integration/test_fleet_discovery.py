@@ -17,7 +17,7 @@ import pytest
 from tests.helpers import Service, Services, wait_until
 from tether.studio.fleet import Fleet, WorkerState, parse_worker_specs
 from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import Service, Services, wait_until
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

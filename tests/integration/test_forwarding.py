@@ -26,7 +26,7 @@ from tether.rtc import EncodedFrame
 from tether.studio.app import create_studio_app
 from tether.studio.studio import Studio
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

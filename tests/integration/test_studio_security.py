@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.server import serve
 
 from tests.helpers import Service, Services, get_status, wait_until
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

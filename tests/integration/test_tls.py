@@ -12,7 +12,7 @@ import pytest
 import trustme
 
 from tests.helpers import Service, Services, spawn, wait_until
-from tether.tools.runner import free_port
+from tether.tools.processes import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

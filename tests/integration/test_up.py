@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.test_cli import _children, tether
 from tests.integration.test_run_exact import failing_plugin_env
-from tether.tools.runner import free_port, wait_healthy
+from tether.tools.processes import free_port, wait_healthy
 
 pytestmark = pytest.mark.timeout(120)
 

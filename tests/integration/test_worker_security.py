@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import Service, Services, wait_until
 from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
-from tether.tools.runner import free_port, wait_healthy
+from tether.tools.processes import free_port, wait_healthy
 
 pytestmark = pytest.mark.timeout(90)
 

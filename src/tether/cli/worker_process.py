@@ -11,14 +11,11 @@ import sys
 import threading
 import time
 
-from tether.tools.runner import RunError, wait_healthy
+from tether.timing import START_DEADLINE_S, WORKER_RESTART_DELAYS_S, WORKER_STABLE_AFTER_S
+from tether.tools.errors import RunError
+from tether.tools.processes import wait_healthy
 
 logger = logging.getLogger(__name__)
-
-# Seconds before each restart of a worker that keeps dying; the last one repeats.
-RESTART_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
-# A worker that stayed up this long starts the schedule over when it dies.
-STABLE_AFTER_S = 30.0
 
 
 class WorkerProcess:
@@ -37,7 +34,7 @@ class WorkerProcess:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, wait_s: float = 30) -> None:
+    def start(self, wait_s: float = START_DEADLINE_S) -> None:
         """Start the worker and wait for it to answer; RunError if it does not."""
         self._spawn()
         assert self.proc is not None
@@ -79,9 +76,9 @@ class WorkerProcess:
             code = proc.wait()  # also reaps it: no <defunct> left behind
             if self._stopping.is_set():
                 return
-            if time.monotonic() - started > STABLE_AFTER_S:
+            if time.monotonic() - started > WORKER_STABLE_AFTER_S:
                 failures = 0
-            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            delay = WORKER_RESTART_DELAYS_S[min(failures, len(WORKER_RESTART_DELAYS_S) - 1)]
             failures += 1
             logger.warning("the worker exited (code %s); restarting it in %.1fs", code, delay)
             self._wake.clear()
@@ -90,7 +87,7 @@ class WorkerProcess:
             if self._stopping.is_set() or self.proc is None:
                 return
             try:
-                wait_healthy(self.url, self.proc, 30)
+                wait_healthy(self.url, self.proc, START_DEADLINE_S)
             except RunError as exc:
                 logger.warning("the restarted worker did not come up: %s", exc)
                 continue

@@ -4,12 +4,34 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+from tether.config import StudioSettings
+
+
+def status(
+    studio_url: Annotated[str, typer.Option("--studio", envvar="TETHER_STUDIO_URL")] = (
+        "http://127.0.0.1:8000"
+    ),
+    watch: Annotated[bool, typer.Option("--watch", help="follow changes live")] = False,
+) -> None:
+    """Show the link state and stats of a running studio."""
+    token = StudioSettings().studio_token  # TETHER_STUDIO_TOKEN, for a studio that needs it
+    secret = token.get_secret_value() if token else None
+    raise typer.Exit(show_status(studio_url.rstrip("/"), watch, Console(), secret))
+
+
+def parse_status(body: str | bytes) -> dict[str, Any]:
+    """The studio's link status from its JSON (the status endpoint's answer, or one event
+    of the event stream): the one place this command parses it."""
+    return json.loads(body)  # type: ignore[no-any-return]
+
 
 _STYLE = {
     "connected": "green",
@@ -90,13 +112,15 @@ def show_status(studio_url: str, watch: bool, console: Console, token: str | Non
         if not watch:
             response = httpx.get(f"{studio_url}/api/v1/cloud/status", headers=headers, timeout=5)
             response.raise_for_status()
-            console.print(render(response.json()))
+            console.print(render(parse_status(response.content)))
             return 0
         with httpx.stream(
             "GET", f"{studio_url}/api/v1/cloud/events", headers=headers, timeout=None
         ) as response:
             response.raise_for_status()
-            statuses = (json.loads(x[6:]) for x in response.iter_lines() if x.startswith("data: "))
+            statuses = (
+                parse_status(x[6:]) for x in response.iter_lines() if x.startswith("data: ")
+            )
             if not console.is_terminal:
                 # Piped: one line per change, flushed at once.
                 last = None

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
 import httpx
+import typer
+from rich.console import Console
 from rich.table import Table
 
+from tether.cli.console import fail
+from tether.cli.log_setup import setup_logging
 from tether.pipelines import describe, load_pipelines
+
+
+def pipelines(
+    worker: Annotated[
+        str | None, typer.Option("--worker", envvar="TETHER_WORKER_URL", metavar="URL")
+    ] = None,
+    token: Annotated[str | None, typer.Option(envvar="TETHER_WORKER_TOKEN", metavar="T")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """List the pipelines (built-in and plugins) and their parameters."""
+    setup_logging("warning", "tether")
+    try:
+        catalog = fetch_catalog(worker, token) if worker else local_catalog()
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(catalog, indent=2))
+    else:
+        Console().print(render_catalog(catalog))
 
 
 def local_catalog() -> list[dict[str, Any]]:
