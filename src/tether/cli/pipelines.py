@@ -12,7 +12,6 @@ from rich.table import Table
 
 from tether.cli.console import fail
 from tether.cli.log_setup import setup_logging
-from tether.pipelines import describe, load_pipelines
 
 
 def pipelines(
@@ -36,6 +35,8 @@ def pipelines(
 
 def local_catalog() -> list[dict[str, Any]]:
     """The pipelines an embedded worker would load: built-ins plus installed plugins."""
+    from tether.pipelines import describe, load_pipelines
+
     return [describe(p) for p in load_pipelines().values()]
 
 

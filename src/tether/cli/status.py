@@ -30,7 +30,7 @@ def status(
 def parse_status(body: str | bytes) -> dict[str, Any]:
     """The studio's link status from its JSON (the status endpoint's answer, or one event
     of the event stream): the one place this command parses it."""
-    return json.loads(body)  # type: ignore[no-any-return]
+    return json.loads(body)
 
 
 _STYLE = {
