@@ -111,6 +111,17 @@ RUN_CONNECT_S = 10.0
 RUN_FRAME_TIMEOUT_S = 15.0
 
 
+# --- the studio's HTTP side and its output track ---
+# A request body must arrive in full within this long (else 408).
+BODY_TIMEOUT_S = 10.0
+# An open status event stream looks at the status at least this often.
+STATUS_EVENTS_WAKE_S = 1.0
+# The client's output track looks for a frame at least this often, whatever wakes it.
+OUTPUT_WAKE_S = 0.5
+# A closing held picture waits this long for its decoding thread to end.
+HOLD_DECODER_JOIN_S = 2.0
+
+
 class LinkTimingSettings(Protocol):
     """The settings that carry the user's timings (the studio's settings have them)."""
 

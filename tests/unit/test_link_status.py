@@ -24,9 +24,10 @@ async def test_cloud_status_is_built_from_one_snapshot(monkeypatch) -> None:
     studio.update_parameters({"pipeline": "gray"})
     status = studio.status()
     assert len(taken) == 1
-    assert status["state"] == "idle" and status["connected"] is False
-    assert status["params_version"] == 1 and status["params_acked_version"] == 0
-    assert status["pipeline_error"] is None and status["failed_probing"] is False
+    assert status.state == LinkState.IDLE and status.connected is False
+    assert status.params_version == 1 and status.params_acked_version == 0
+    assert status.pipeline_error is None and status.failed_probing is False
+    assert status.quality is None and status.stats.frames_sent == 0
     await studio.close()
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tether import safe_json
+from tether.timing import BODY_TIMEOUT_S
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,7 +34,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_BYTES = 1024 * 1024
-BODY_TIMEOUT_S = 10.0
 COOKIE = "tether_studio_token"
 EVENTS_PATH = "/api/v1/cloud/events"
 OPEN_PATHS = frozenset({"/health"})  # liveness only: no state, no secrets

@@ -1,109 +1,122 @@
-"""Prometheus text exposition of the studio's status."""
+"""The studio's status as Prometheus metrics (``GET /metrics``).
+
+Each app has its own registry holding one collector, which reads one CloudStatus per
+scrape: nothing is kept between scrapes, and two apps in one process share nothing."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from tether.studio.cloud_status import CloudStatus
 from tether.studio.link import LinkState
 from tether.studio.link.quality import Factor, Level
 
-if TYPE_CHECKING:
-    from tether.studio.studio import Studio
+# What Prometheus' text format 0.0.4 is served as (unchanged since the first release).
+CONTENT_TYPE = "text/plain; version=0.0.4"
+_LEVELS = [level.label for level in Level]
 
 
-def render_metrics(studio: Studio) -> str:
-    status = studio.status()
-    stats = status["stats"]
-    lines: list[str] = []
+class StatusCollector:
+    """Every metric, from one status read at each scrape."""
 
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
-        lines.append(f"# HELP tether_{name} {help_text}")
-        lines.append(f"# TYPE tether_{name} {kind}")
-        for labels, value in samples:
-            lines.append(f"tether_{name}{labels} {value}")
+    def __init__(self, read_status: Callable[[], CloudStatus]) -> None:
+        self._read_status = read_status
 
-    metric(
-        "link_state",
-        "gauge",
-        "1 for the link's current state.",
-        [(f'{{state="{s.value}"}}', float(status["state"] == s.value)) for s in LinkState],
+    def collect(self) -> Iterator[Metric]:
+        return iter(status_metrics(self._read_status()))
+
+
+def metrics_registry(read_status: Callable[[], CloudStatus]) -> CollectorRegistry:
+    """A registry of the app's own (never prometheus_client's process-wide one)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StatusCollector(read_status))
+    return registry
+
+
+def render_metrics(registry: CollectorRegistry) -> str:
+    return generate_latest(registry).decode()
+
+
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"tether_{name}", help_text, value=value)
+
+
+def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(f"tether_{name}", help_text, value=value)
+
+
+def status_metrics(status: CloudStatus) -> list[Metric]:
+    stats = status.stats
+    state = GaugeMetricFamily(
+        "tether_link_state", "1 for the link's current state.", labels=["state"]
     )
-    metric(
-        "webrtc_connected",
-        "gauge",
-        "Worker peer connection up.",
-        [("", float(status["webrtc_connected"]))],
-    )
-    metric(
-        "frames_sent_total",
-        "counter",
-        "Frames sent towards the worker.",
-        [("", stats["frames_sent"])],
-    )
-    metric(
-        "frames_received_total",
-        "counter",
-        "Processed frames received.",
-        [("", stats["frames_received"])],
-    )
-    metric("fps_out", "gauge", "Processed frames per second.", [("", stats["fps_out"])])
-    metric("outages_total", "counter", "Link outages.", [("", stats["outages"])])
-    metric("reconnects_total", "counter", "Successful reconnects.", [("", stats["reconnects"])])
-    metric("params_version", "gauge", "Latest parameter version.", [("", status["params_version"])])
-    metric(
-        "params_acked_version",
-        "gauge",
-        "Version the worker applied.",
-        [("", status["params_acked_version"])],
-    )
-    quality = status.get("quality")
-    if quality is not None:
-        levels = [level.label for level in Level]
-        metric(
-            "link_quality_level",
-            "gauge",
-            "Link quality while connected: 0 good, 1 fair, 2 poor, 3 bad.",
-            [("", float(levels.index(quality["level"])))],
-        )
-        metric(
-            "link_quality_limited_by",
-            "gauge",
-            "1 for the factor that limits the link's quality now.",
-            [(f'{{factor="{f.value}"}}', float(quality["factor"] == f.value)) for f in Factor],
-        )
-    rtt = stats["heartbeat_rtt_ms"]
-    if rtt is not None:
-        metric("heartbeat_rtt_ms", "gauge", "Heartbeat round trip.", [("", rtt)])
-    for name, help_text, value in _factors(status):
-        if value is not None:
-            metric(name, "gauge", help_text, [("", value)])
-    return "\n".join(lines) + "\n"
+    for s in LinkState:
+        state.add_metric([s.value], float(status.state == s))
+    metrics: list[Metric] = [
+        state,
+        _gauge("webrtc_connected", "Worker peer connection up.", float(status.webrtc_connected)),
+        _counter("frames_sent_total", "Frames sent towards the worker.", stats.frames_sent),
+        _counter("frames_received_total", "Processed frames received.", stats.frames_received),
+        _gauge("fps_out", "Processed frames per second.", stats.fps_out),
+        _counter("outages_total", "Link outages.", stats.outages),
+        _counter("reconnects_total", "Successful reconnects.", stats.reconnects),
+        _gauge("params_version", "Latest parameter version.", status.params_version),
+        _gauge("params_acked_version", "Version the worker applied.", status.params_acked_version),
+    ]
+    metrics += _quality_metrics(status)
+    if stats.heartbeat_rtt_ms is not None:
+        metrics.append(_gauge("heartbeat_rtt_ms", "Heartbeat round trip.", stats.heartbeat_rtt_ms))
+    metrics += [
+        _gauge(name, text, value) for name, text, value in _factors(status) if value is not None
+    ]
+    return metrics
 
 
-def _factors(status: dict[str, Any]) -> list[tuple[str, str, float | None]]:
+def _quality_metrics(status: CloudStatus) -> list[Metric]:
+    quality = status.quality
+    if quality is None:
+        return []
+    level = _gauge(
+        "link_quality_level",
+        "Link quality while connected: 0 good, 1 fair, 2 poor, 3 bad.",
+        float(_LEVELS.index(quality.level)),
+    )
+    limited = GaugeMetricFamily(
+        "tether_link_quality_limited_by",
+        "1 for the factor that limits the link's quality now.",
+        labels=["factor"],
+    )
+    for f in Factor:
+        limited.add_metric([f.value], float(quality.factor == f))
+    return [level, limited]
+
+
+def _factors(status: CloudStatus) -> list[tuple[str, str, float | None]]:
     """Each factor quality weighs, as measured, in base units (absent: not measured)."""
-    stats = status["stats"]
+    stats = status.stats
 
-    def scaled(key: str, factor: float) -> float | None:
-        value = stats.get(key, status.get(key))  # a measure another part may not have
+    def scaled(value: float | None, factor: float) -> float | None:
         return None if value is None else round(value * factor, 6)
 
-    fps_in, fps_out = stats.get("fps_in") or 0.0, stats.get("fps_out") or 0.0
+    fps_in, fps_out = stats.fps_in, stats.fps_out
     return [
         (
             "link_rtt_seconds",
             "Heartbeat round trip to the worker.",
-            scaled("heartbeat_rtt_ms", 1e-3),
+            scaled(stats.heartbeat_rtt_ms, 1e-3),
         ),
         (
             "link_media_loss_ratio",
             "Media packets lost on the worker path, worse direction, last few seconds.",
-            scaled("media_loss", 1.0),
+            scaled(stats.media_loss, 1.0),
         ),
         (
             "link_bandwidth_bytes_per_second",
             "What the worker path can carry now (the lower direction's estimate).",
-            scaled("bandwidth_kbps", 1000 / 8),
+            scaled(stats.bandwidth_kbps, 1000 / 8),
         ),
         (
             "link_fps_ratio",
@@ -113,7 +126,11 @@ def _factors(status: dict[str, Any]) -> list[tuple[str, str, float | None]]:
         (
             "link_media_latency_seconds",
             "A frame to the worker and its result back, measured from the frames.",
-            scaled("media_latency_ms", 1e-3),
+            scaled(stats.media_latency_ms, 1e-3),
         ),
-        ("worker_frame_seconds", "The worker pipeline's time a frame.", scaled("worker_ms", 1e-3)),
+        (
+            "worker_frame_seconds",
+            "The worker pipeline's time a frame.",
+            scaled(stats.worker_ms, 1e-3),
+        ),
     ]

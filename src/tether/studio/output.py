@@ -17,6 +17,7 @@ from tether.media import trace
 from tether.media.forwarding import Outgoing, Sent, Unit, size_of
 from tether.media.frames import FrameSlot, Signal, black_like
 from tether.rtc import EncodedFrame, FrameDecoder
+from tether.timing import HOLD_DECODER_JOIN_S, OUTPUT_WAKE_S
 
 # The `hold` fallback keeps the worker's frames encoded since the last keyframe. Past
 # this many it asks the worker for a keyframe (which starts the backlog over), so the
@@ -115,7 +116,7 @@ class HeldPicture:
             self._cond.notify()
             thread = self._thread
         if thread is not None:
-            thread.join(timeout=2.0)
+            thread.join(timeout=HOLD_DECODER_JOIN_S)
 
 
 class OutputTrack(MediaStreamTrack):
@@ -170,7 +171,7 @@ class OutputTrack(MediaStreamTrack):
                 self._source.changed.future(),
                 self._live_changed.future(),
             ]
-            await asyncio.wait(waits, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=OUTPUT_WAKE_S, return_when=asyncio.FIRST_COMPLETED)
 
     async def _send_processed(self, seq: int, unit: Unit) -> Sent | None:
         if isinstance(unit, av.VideoFrame):  # decoded: latest wins

@@ -9,8 +9,9 @@ from typing import Any
 from tether.config import StudioSettings
 from tether.media import forwarding
 from tether.media.frames import FrameSlot
+from tether.studio.cloud_status import CloudStatus, StudioSide, build_status
 from tether.studio.link import LinkState, LinkStatus, WorkerLink
-from tether.studio.link.quality import LargestPicture, QualityMeter, Sample
+from tether.studio.link.quality import LargestPicture, Quality, QualityMeter, Sample
 from tether.studio.parameters import ParameterStore
 from tether.studio.stream import OutputTrack, StreamSession
 from tether.tasks import TaskOwner
@@ -118,12 +119,27 @@ class Studio:
         return self.link.pipelines
 
     # --- status ---
-    def status(self) -> dict[str, Any]:
+    def status(self) -> CloudStatus:
         """CloudStatus, built from one snapshot of the link."""
         link = self.link.status()
-        return cloud_status(link, self, self._quality(link))
+        return build_status(link, self._side(), self._quality(link))
 
-    def _quality(self, link: LinkStatus) -> dict[str, Any] | None:
+    def _side(self) -> StudioSide:
+        stream = self.stream
+        showing = stream.output.showing_fallback if stream else None
+        return StudioSide(
+            stream_id=stream.id if stream else None,
+            fallback=self.settings.fallback,
+            fallback_active=showing,
+            debug=self.settings.debug_endpoints,
+            previous_stream_reason=self.previous_stream_reason,
+            frames_sent=self.source.seq,
+            frames_received=self.processed.seq,
+            fps_in=self.source.fps,
+            fps_out=self.processed.fps,
+        )
+
+    def _quality(self, link: LinkStatus) -> Quality | None:
         """Only a connected link streaming media has a quality to speak of."""
         if link.state != LinkState.CONNECTED or self.stream is None or not link.webrtc_connected:
             self.quality.reset()
@@ -141,68 +157,10 @@ class Studio:
             latency_ms=link.media_latency_ms,
             worker_ms=link.worker_ms,
         )
-        return self.quality.update(sample).as_dict()
+        return self.quality.update(sample)
 
     async def close(self) -> None:
         await self._tasks.close()
         async with self._streams:
             await self._end_stream_locked("studio shutting down")
         await self.link.close()
-
-
-def cloud_status(
-    link: LinkStatus, studio: Studio, quality: dict[str, Any] | None
-) -> dict[str, Any]:
-    stream = studio.stream
-    showing = stream.output.showing_fallback if stream else None
-    return {
-        "state": link.state.value,
-        "connected": link.signaling_up,
-        "connecting": link.connecting,
-        "error": link.error,
-        "connect_stage": link.connect_stage,
-        "worker_url": link.worker_url,
-        "workers": list(link.workers),
-        "connection_id": link.connection_id,
-        "webrtc_connected": link.webrtc_connected,
-        "webrtc_error": link.webrtc_error,
-        "webrtc_reconnecting": link.state == LinkState.RECONNECTING,
-        "reconnect_attempt": link.attempt if link.state == LinkState.RECONNECTING else 0,
-        "reconnect_tries": link.tries,
-        "next_retry_in_s": _round(link.next_retry_in_s),
-        "failed_probing": link.probing,
-        "params_version": link.params_version,
-        "params_acked_version": link.params_acked_version,
-        "params_error": link.params_error,
-        "pipeline_error": link.pipeline_error,
-        "quality": quality,
-        "last_outage_s": _round(link.last_outage_s),
-        "outage_for_s": _round(link.outage_for_s),
-        "recent_outages_s": [round(o, 3) for o in link.recent_outages_s],
-        "session_id": link.session_id,
-        "stream_id": stream.id if stream else None,
-        "streaming": stream is not None,
-        "fallback": studio.settings.fallback.value,
-        "debug": studio.settings.debug_endpoints,
-        "previous_stream_reason": studio.previous_stream_reason,
-        "fallback_active": showing.value if showing else None,
-        "stats": {
-            "frames_sent": studio.source.seq,
-            "frames_received": studio.processed.seq,
-            "fps_in": round(studio.source.fps, 1),
-            "fps_out": round(studio.processed.fps, 1),
-            "heartbeat_rtt_ms": _round(link.heartbeat_rtt_ms, 2),
-            "media_loss": _round(link.media_loss, 4),
-            "bandwidth_kbps": _round(link.bandwidth_kbps, 1),
-            "bandwidth_limited": link.bandwidth_limited,
-            "media_latency_ms": _round(link.media_latency_ms, 1),
-            "worker_ms": _round(link.worker_ms, 2),
-            "outages": link.outages,
-            "reconnects": link.reconnects,
-        },
-        "events": [e.as_dict() for e in link.events],
-    }
-
-
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)

@@ -1,4 +1,5 @@
 // Renders the link state: badge, banner with countdown, fallback overlay, stats, timeline.
+// `s` is a CloudStatus: cloud-status.schema.json lists its fields (a unit test holds this file to it).
 const LABELS = {
   connected: "connected", connecting: "connecting", reconnecting: "reconnecting",
   failed: "failed", idle: "off", closing: "off",

@@ -23,7 +23,7 @@ from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCRtpRe
 from aiortc.mediastreams import MediaStreamError
 from pydantic import BaseModel, ValidationError
 
-from tether import protocol
+from tether import protocol, timing
 from tether.media import trace
 from tether.media.frames import FrameSlot, Restamper, pump
 from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
@@ -90,7 +90,7 @@ class ProcessedTrack(MediaStreamTrack):
         candidates = range(timestamp, timestamp + TIMESTAMP_ROUNDING + 1)
         made = next((self._made.pop(pts) for pts in candidates if pts in self._made), None)
         now = time.monotonic()
-        if made is None or now - self._reported_at < protocol.FRAME_TIMING_INTERVAL_S:
+        if made is None or now - self._reported_at < timing.FRAME_TIMING_INTERVAL_S:
             return
         self._reported_at = now
         source, worker_ms = made
