@@ -227,3 +227,14 @@ def _idle() -> dict[str, Any]:
     )  # fmt: skip
     side = StudioSide(None, Fallback.BLACK, None, False, None, 0, 0, 0.0, 0.0)
     return build_status(link, side, None).model_dump(mode="json")
+
+
+def test_tether_status_reads_the_same_model_and_refuses_another_shape() -> None:
+    from tether.cli.status import StatusUnreadable, one_line, parse_status, render
+
+    status = parse_status(json.dumps(_idle()))
+    assert status == CloudStatus.model_validate(_idle())
+    assert one_line(status) == "state=idle worker=- media=down params=v0/v0"
+    assert render(status).title == "Tether link: [dim]idle[/]"
+    with pytest.raises(StatusUnreadable, match="another version"):
+        parse_status(json.dumps({**_idle(), "state": "sleeping"}))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from tether.config import StudioSettings
+from tether.studio.cloud_status import CloudStatus
+from tether.studio.link import LinkState
 
 
 def status(
@@ -27,83 +29,86 @@ def status(
     raise typer.Exit(show_status(studio_url.rstrip("/"), watch, Console(), secret))
 
 
-def parse_status(body: str | bytes) -> dict[str, Any]:
+class StatusUnreadable(Exception):
+    """The studio answered with something that is not this version's status."""
+
+
+def parse_status(body: str | bytes) -> CloudStatus:
     """The studio's link status from its JSON (the status endpoint's answer, or one event
-    of the event stream): the one place this command parses it."""
-    return json.loads(body)
+    of the event stream): the one place this command parses it, into the same typed model
+    the studio builds it from."""
+    try:
+        return CloudStatus.model_validate_json(body)
+    except ValidationError as exc:
+        raise StatusUnreadable(
+            f"the studio's status does not match this tether's ({exc.error_count()} field(s)"
+            " differ): is the studio another version?"
+        ) from None
 
 
 _STYLE = {
-    "connected": "green",
-    "connecting": "yellow",
-    "reconnecting": "yellow",
-    "failed": "red",
-    "idle": "dim",
-    "closing": "dim",
+    LinkState.CONNECTED: "green",
+    LinkState.CONNECTING: "yellow",
+    LinkState.RECONNECTING: "yellow",
+    LinkState.FAILED: "red",
+    LinkState.IDLE: "dim",
+    LinkState.CLOSING: "dim",
 }
 
 
-def render(status: dict[str, Any]) -> Table:
-    state = status.get("state", "?")
+def render(status: CloudStatus) -> Table:
+    state = status.state
     table = Table(title=f"Tether link: [{_STYLE.get(state, '')}]{state}[/]", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
+    stats = status.stats
     rows = [
-        ("worker", status.get("worker_url") or "-"),
-        ("error", status.get("error") or "-"),
-        ("media", "up" if status.get("webrtc_connected") else "down"),
-        ("stage", status.get("connect_stage") or "-"),
-        ("reconnect attempt", str(status.get("reconnect_attempt") or "-")),
-        ("next retry in", _seconds(status.get("next_retry_in_s"))),
-        (
-            "parameters",
-            f"v{status.get('params_version')} (worker has v{status.get('params_acked_version')})",
-        ),
-        ("parameters rejected", status.get("params_error") or "-"),
-        ("pipeline error", status.get("pipeline_error") or "-"),
-        ("fallback showing", status.get("fallback_active") or "-"),
-        ("last outage", _seconds(status.get("last_outage_s"))),
-    ]
-    stats = status.get("stats") or {}
-    rows += [
-        ("fps in / out", f"{stats.get('fps_in', 0)} / {stats.get('fps_out', 0)}"),
-        ("frames sent / received", f"{stats.get('frames_sent')} / {stats.get('frames_received')}"),
-        (
-            "heartbeat RTT",
-            f"{stats['heartbeat_rtt_ms']} ms" if stats.get("heartbeat_rtt_ms") else "-",
-        ),
-        (
-            "media round trip / worker",
-            f"{_ms(stats.get('media_latency_ms'))} / {_ms(stats.get('worker_ms'))}",
-        ),
-        ("outages / reconnects", f"{stats.get('outages')} / {stats.get('reconnects')}"),
+        ("worker", status.worker_url or "-"),
+        ("error", status.error or "-"),
+        ("media", "up" if status.webrtc_connected else "down"),
+        ("stage", status.connect_stage or "-"),
+        ("reconnect attempt", str(status.reconnect_attempt or "-")),
+        ("next retry in", _seconds(status.next_retry_in_s)),
+        ("parameters", f"v{status.params_version} (worker has v{status.params_acked_version})"),
+        ("parameters rejected", status.params_error or "-"),
+        ("pipeline error", status.pipeline_error or "-"),
+        ("fallback showing", status.fallback_active or "-"),
+        ("last outage", _seconds(status.last_outage_s)),
+        ("fps in / out", f"{stats.fps_in} / {stats.fps_out}"),
+        ("frames sent / received", f"{stats.frames_sent} / {stats.frames_received}"),
+        ("heartbeat RTT", _ms(stats.heartbeat_rtt_ms, 2)),
+        ("media round trip / worker", f"{_ms(stats.media_latency_ms)} / {_ms(stats.worker_ms)}"),
+        ("outages / reconnects", f"{stats.outages} / {stats.reconnects}"),
     ]
     for name, value in rows:
         table.add_row(name, str(value))
     return table
 
 
-def one_line(status: dict[str, Any]) -> str:
+def one_line(status: CloudStatus) -> str:
     """The link in one line, for logs and pipes: what changed, not the fps."""
-    parts = [f"state={status.get('state')}", f"worker={status.get('worker_url') or '-'}"]
-    parts.append(f"media={'up' if status.get('webrtc_connected') else 'down'}")
-    if status.get("reconnect_attempt"):
-        parts.append(f"attempt={status['reconnect_attempt']}")
-    parts.append(f"params=v{status.get('params_version')}/v{status.get('params_acked_version')}")
-    for key in ("error", "params_error", "pipeline_error", "fallback_active"):
-        if status.get(key):
-            parts.append(
-                f"{key}={status[key]!r}" if " " in str(status[key]) else f"{key}={status[key]}"
-            )
+    parts = [f"state={status.state}", f"worker={status.worker_url or '-'}"]
+    parts.append(f"media={'up' if status.webrtc_connected else 'down'}")
+    if status.reconnect_attempt:
+        parts.append(f"attempt={status.reconnect_attempt}")
+    parts.append(f"params=v{status.params_version}/v{status.params_acked_version}")
+    for key, value in (
+        ("error", status.error),
+        ("params_error", status.params_error),
+        ("pipeline_error", status.pipeline_error),
+        ("fallback_active", status.fallback_active),
+    ):
+        if value:
+            parts.append(f"{key}={value!r}" if " " in str(value) else f"{key}={value}")
     return " ".join(parts)
 
 
-def _seconds(value: Any) -> str:
-    return f"{value:.1f} s" if isinstance(value, int | float) else "-"
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
 
 
-def _ms(value: Any) -> str:
-    return f"{value:.0f} ms" if isinstance(value, int | float) else "-"
+def _ms(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f} ms"
 
 
 def show_status(studio_url: str, watch: bool, console: Console, token: str | None = None) -> int:
@@ -136,5 +141,8 @@ def show_status(studio_url: str, watch: bool, console: Console, token: str | Non
         return 0
     except httpx.HTTPError as exc:
         console.print(f"[red]error:[/red] cannot read status from {studio_url}: {exc}")
+        return 2
+    except StatusUnreadable as exc:
+        console.print(f"[red]error:[/red] {studio_url}: {exc}")
         return 2
     return 0
