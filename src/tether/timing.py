@@ -77,6 +77,11 @@ LOSS_WINDOW_S = 5.0  # loss is counted over about this much of the recent past
 # The worker reports how it made a frame at most this often (one frame in three at 30 fps).
 FRAME_TIMING_INTERVAL_S = 0.1
 
+# --- the client's stream ---
+# A new offer's stream takes over only once it connects; one that has not connected by
+# then is dropped (a browser on the studio's machine connects in well under a second).
+CLIENT_CONNECT_TIMEOUT_S = 10.0
+
 # --- the aiortc adapter: receivers and senders ---
 # A gap in a video stream waits this long for its retransmission (NACK), then the
 # receiver skips the frame it broke and asks for a keyframe.

@@ -55,6 +55,7 @@ def reference(link: LinkStatus, side: StudioSide, quality: Quality | None) -> di
         "session_id": link.session_id,
         "stream_id": side.stream_id,
         "streaming": side.stream_id is not None,
+        "incoming_stream_id": side.incoming_stream_id,
         "fallback": side.fallback.value,
         "debug": side.debug,
         "previous_stream_reason": side.previous_stream_reason,
@@ -153,6 +154,7 @@ sides = st.builds(
     frames_received=counts,
     fps_in=st.floats(min_value=0, max_value=240, allow_nan=False),
     fps_out=st.floats(min_value=0, max_value=240, allow_nan=False),
+    incoming_stream_id=some_text,
 )
 qualities = st.none() | st.builds(
     Quality, st.sampled_from(Level), st.none() | st.sampled_from(Factor)

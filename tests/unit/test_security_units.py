@@ -162,3 +162,36 @@ def test_multiple_of_is_checked_as_the_worker_checks_it() -> None:
         assert check_update(catalog, {}, {"pipeline": "tint", "strength": ok})["strength"] == ok
     with pytest.raises(ParametersRejected, match="strength"):
         check_update(catalog, {}, {"pipeline": "tint", "strength": 0.33})
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "127.0.0.1:8000@evil.com",
+        "127.0.0.1:abc",
+        "127.0.0.1:0",
+        "127.0.0.1:65536",
+        "127.0.0.1:8000:1",
+        "localhost/evil",
+        "[::1",
+        "[evil.com]:80",
+        "127.0.0.1 :80",
+        "",
+    ],
+)
+def test_a_host_header_that_is_not_a_host_and_port_is_refused(header: str) -> None:
+    assert split_host(header) == ""
+    assert not GuardPolicy(allow_hosts=["evil.com"]).host_allowed(header)
+
+
+def test_worker_urls_with_odd_characters_are_refused() -> None:
+    from tether.studio.fleet import parse_worker_specs
+
+    for odd in ["\n", "\x00", "\u200f", "\u202e", "\t", "\u00a0"]:
+        with pytest.raises(ValueError, match="U\\+"):
+            parse_worker_specs([f"http://127.0.0.1:8765{odd}"])
+    assert parse_worker_specs([" "]) == []
+    assert parse_worker_specs(["http://127.0.0.1:8765, http://[::1]:8766"]) == [
+        "http://127.0.0.1:8765",
+        "http://[::1]:8766",
+    ]

@@ -27,6 +27,13 @@ class _QuietAccess(logging.Filter):
         return True
 
 
+def _no_wire_dump(record: logging.LogRecord) -> bool:
+    """The WebSocket library's debug lines (uvicorn hands it its own logger) are a wire
+    dump, 25 lines a handshake: at --log-level debug a burst of token-less handshakes
+    would cost seconds of CPU, so they are dropped before anything formats them."""
+    return record.levelno > logging.DEBUG or "websockets" not in record.pathname
+
+
 def setup_logging(level: str, process: str) -> None:
     """Every line says which process wrote it: `tether up` interleaves studio and worker."""
     logging.basicConfig(
@@ -41,3 +48,5 @@ def setup_logging(level: str, process: str) -> None:
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("websockets").setLevel(logging.INFO)
+    logging.getLogger("uvicorn.error").addFilter(_no_wire_dump)

@@ -122,6 +122,7 @@ class CloudStatus(_Frozen):
     session_id: str | None
     stream_id: str | None
     streaming: bool  # a client stream is open
+    incoming_stream_id: str | None  # a new offer's stream, until it connects and takes over
     fallback: Fallback
     debug: bool
     previous_stream_reason: str | None
@@ -143,6 +144,7 @@ class StudioSide:
     frames_received: int
     fps_in: float
     fps_out: float
+    incoming_stream_id: str | None = None
 
 
 def build_status(link: LinkStatus, side: StudioSide, quality: Quality | None) -> CloudStatus:
@@ -182,6 +184,7 @@ def build_status(link: LinkStatus, side: StudioSide, quality: Quality | None) ->
         # the client's stream
         stream_id=side.stream_id,
         streaming=side.stream_id is not None,
+        incoming_stream_id=side.incoming_stream_id,
         fallback=side.fallback,
         fallback_active=side.fallback_active,
         debug=side.debug,

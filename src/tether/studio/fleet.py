@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import random
 import socket
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -62,6 +63,8 @@ def parse_worker_specs(specs: Iterable[str]) -> list[str]:
     """Split comma-separated entries and check each; raises ValueError naming the bad one."""
     out: list[str] = []
     for spec in specs:
+        if odd := _odd_character(spec):
+            raise ValueError(f"a worker URL may not contain {odd}")
         for entry in (e.strip() for e in spec.split(",")):
             if not entry:
                 continue
@@ -77,6 +80,15 @@ def parse_worker_specs(specs: Iterable[str]) -> list[str]:
             if entry not in out:
                 out.append(entry)
     return out
+
+
+def _odd_character(text: str) -> str | None:
+    """A control, format (bidi marks, zero-width) or separator character other than a
+    space: never part of a URL, and a way to make one read as another."""
+    for char in text:
+        if char != " " and unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Zs"):
+            return f"the character U+{ord(char):04X} ({unicodedata.name(char, 'unnamed')})"
+    return None
 
 
 async def system_resolver(name: str, port: int) -> list[str]:

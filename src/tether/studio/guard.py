@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tether import safe_json
+from tether.studio.host_header import is_ip_literal, split_host
 from tether.timing import BODY_TIMEOUT_S
 
 Scope = MutableMapping[str, Any]
@@ -66,22 +67,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def split_host(value: str) -> str:
-    """The host name of a ``Host`` header value (port and IPv6 brackets removed)."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else ""
-    return value.rsplit(":", 1)[0].rstrip(".") if value.count(":") <= 1 else value
-
-
 @dataclass
 class GuardPolicy:
     bound_host: str = "127.0.0.1"
@@ -102,7 +87,7 @@ class GuardPolicy:
         if host == bound:
             return True
         # Bound to every address: any address literal is ours; a rebinding needs a name.
-        return bound in ("0.0.0.0", "::", "") and _is_ip(host)
+        return bound in ("0.0.0.0", "::", "") and is_ip_literal(host)
 
     def token_ok(self, presented: str | None) -> bool:
         if self.token is None:

@@ -7,30 +7,21 @@ fallback (held frame, raw input, or black) while those are not arriving
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
 
 from aiortc import MediaStreamTrack, RTCSessionDescription
-from aiortc.sdp import SessionDescription
 
 from tether.media import forwarding
 from tether.media.frames import FrameSlot, pump
+from tether.media.sdp_check import check_offer_sdp
 from tether.rtc import create_peer_connection
 from tether.studio.output import OutputTrack
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
-
-
-def check_offer(sdp: str) -> None:
-    """Refuse an offer that cannot become a video stream, before anything changes."""
-    try:
-        parsed = SessionDescription.parse(sdp)
-    except Exception as exc:  # aiortc's parser raises whatever it trips on
-        raise ValueError(f"the offer's SDP does not parse ({type(exc).__name__})") from None
-    if not any(m.kind == "video" for m in parsed.media):
-        raise ValueError("the offer has no video")
 
 
 class StreamSession:
@@ -41,6 +32,15 @@ class StreamSession:
         self._source = source
         self._tasks = TaskOwner(f"stream-{self.id}")
         self.on_ended: Callable[[StreamSession], None] | None = None
+        self._settled = asyncio.Event()  # connected, or never will be
+
+    async def wait_connected(self, within_s: float) -> bool:
+        """Whether the client's peer connects within ``within_s`` seconds."""
+        try:
+            await asyncio.wait_for(self._settled.wait(), within_s)
+        except TimeoutError:
+            return False
+        return self.connected
 
     async def accept(self, sdp: str, sdp_type: str) -> RTCSessionDescription:
         pc = self.pc
@@ -55,10 +55,12 @@ class StreamSession:
         @pc.on("connectionstatechange")
         def on_state() -> None:
             logger.info("stream %s: client peer %s", self.id, pc.connectionState)
+            if pc.connectionState in ("connected", "failed", "closed"):
+                self._settled.set()
             if pc.connectionState in ("failed", "closed") and self.on_ended is not None:
                 self.on_ended(self)
 
-        check_offer(sdp)
+        check_offer_sdp(sdp)  # again: the one door, whoever calls
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
         if not any(t.kind == "video" for t in pc.getTransceivers()):
             raise ValueError("the offer has no video")
@@ -71,6 +73,7 @@ class StreamSession:
 
     async def close(self, reason: str) -> None:
         """End this client's stream: its track stops, its peer connection closes."""
+        self._settled.set()
         logger.info("stream %s closed: %s", self.id, reason)
         self.on_ended = None
         self.output.stop()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+from tether import timing
 from tether.config import StudioSettings
 from tether.media import forwarding
 from tether.media.frames import FrameSlot
@@ -30,6 +31,7 @@ class Studio:
         self.quality = QualityMeter(self.link.clock)
         self._picture = LargestPicture()
         self.stream: StreamSession | None = None
+        self._incoming: StreamSession | None = None  # an offer's stream, until it connects
         self.previous_stream_reason: str | None = None
         self._streams = asyncio.Lock()  # offers, stops and ends: one at a time
         self._tasks = TaskOwner("studio")
@@ -52,7 +54,9 @@ class Studio:
         self, sdp: str, sdp_type: str, initial_parameters: dict[str, Any] | None
     ) -> dict[str, Any]:
         """A new client stream. It is accepted in full first (a rejected offer changes
-        nothing); then it takes over from the previous one, which is closed."""
+        nothing). With no stream running it starts at once; else it takes over only once
+        it connects (make before break): one that never connects leaves the running
+        stream as it was."""
         async with self._streams:
             stream = StreamSession(self.source, self._output_track())
             try:
@@ -65,13 +69,38 @@ class Studio:
                 changes["pipeline"] = self.settings.pipeline
             if changes:
                 self.params.update(changes)
-            # The worker's media path carries on: only the client changes.
-            await self._end_stream_locked("taken over by a new stream session")
-            self.stream = stream
+            await self._drop_incoming_locked("replaced by a newer offer")
             stream.on_ended = self._stream_ended
-            await self.link.set_streaming(True)
+            if self.stream is None:
+                self.stream = stream
+                await self.link.set_streaming(True)
+            else:
+                self._incoming = stream
+            self._tasks.spawn(self._take_over_when_connected(stream), f"connect-{stream.id}")
             self.link.parameters_changed()
         return {"sdp": answer.sdp, "type": answer.type, "sessionId": stream.id}
+
+    async def _take_over_when_connected(self, stream: StreamSession) -> None:
+        deadline = timing.CLIENT_CONNECT_TIMEOUT_S
+        connected = await stream.wait_connected(deadline)
+        async with self._streams:
+            if stream is self._incoming:
+                self._incoming = None
+                if connected:
+                    # The worker's media path carries on: only the client changes.
+                    await self._end_stream_locked("taken over by a new stream session")
+                    self.stream = stream
+                    self.link.notify()
+                else:
+                    await stream.close(f"a new stream did not connect within {deadline:g} s")
+            elif stream is self.stream and not connected:
+                await self._end_stream_locked(f"the stream did not connect within {deadline:g} s")
+                await self.link.set_streaming(False)
+
+    async def _drop_incoming_locked(self, reason: str) -> None:
+        stream, self._incoming = self._incoming, None
+        if stream is not None:
+            await stream.close(reason)
 
     def _output_track(self) -> OutputTrack:
         """What the client gets back: the worker's frames, or the fallback."""
@@ -88,7 +117,9 @@ class Studio:
 
     async def _end_if_current(self, stream: StreamSession) -> None:
         async with self._streams:
-            if stream is self.stream:
+            if stream is self._incoming:
+                await self._drop_incoming_locked("a new stream failed to connect")
+            elif stream is self.stream:
                 await self._end_stream_locked("client closed the stream")
                 await self.link.set_streaming(False)
 
@@ -104,6 +135,7 @@ class Studio:
         """The user's stop: the stream ends and its parameters are cleared (at a new
         version: a warm session on the worker must not come back with the old ones)."""
         async with self._streams:
+            await self._drop_incoming_locked("stopped by user")
             await self._end_stream_locked("stopped by user")
             await self.link.set_streaming(False)
             self.params.clear()
@@ -129,6 +161,7 @@ class Studio:
         showing = stream.output.showing_fallback if stream else None
         return StudioSide(
             stream_id=stream.id if stream else None,
+            incoming_stream_id=self._incoming.id if self._incoming else None,
             fallback=self.settings.fallback,
             fallback_active=showing,
             debug=self.settings.debug_endpoints,
@@ -162,5 +195,6 @@ class Studio:
     async def close(self) -> None:
         await self._tasks.close()
         async with self._streams:
+            await self._drop_incoming_locked("studio shutting down")
             await self._end_stream_locked("studio shutting down")
         await self.link.close()

@@ -136,6 +136,8 @@ $("simulate-drop").onclick = () => api.simulateDrop().catch((err) => showError(e
 
 function followStream(status) {
   if (!stream.running || !stream.sessionId) return;
+  // This tab's new stream takes over once it connects; until then another one runs.
+  if (status.incoming_stream_id === stream.sessionId) return;
   if (status.stream_id !== stream.sessionId) {
     // Another tab or client took over the studio's one stream (or stopped it).
     const why = status.stream_id ? "taken over by another tab or client"

@@ -32,9 +32,10 @@ async def connect(
     if not url:
         raise HTTPException(422, "no worker URL: give worker_url, or start with --worker")
     try:
-        parse_worker_specs([url])
+        if not parse_worker_specs([url]):
+            raise ValueError("no worker URL in it")
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(422, f"worker_url: {exc}") from None
     if body.token is not None:
         tokens.give(url, body.token)
     await studio.link.connect(url, tokens.token_for(url))

@@ -39,9 +39,12 @@ async def offer(body: OfferBody, studio: StudioDep) -> dict[str, Any]:
         return await studio.offer(body.sdp, body.type, body.initial_parameters)
     except ValueError as exc:
         raise HTTPException(400, f"could not accept the offer: {exc}") from None
-    except Exception as exc:  # aiortc may trip on a hostile offer in its own ways
-        logger.warning("offer refused: %s", exc, exc_info=True)
-        raise HTTPException(400, f"could not accept the offer ({type(exc).__name__})") from None
+    except Exception:  # aiortc may trip on a hostile offer in its own ways
+        # Refused input, not our fault: no stack trace unless asked for.
+        logger.info("offer refused: aiortc could not apply it", exc_info=logger.isEnabledFor(10))
+        raise HTTPException(
+            400, "could not accept the offer: its SDP passed our checks but could not be applied"
+        ) from None
 
 
 @router.post("/api/v1/webrtc/stop")
