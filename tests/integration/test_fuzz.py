@@ -11,6 +11,7 @@ import time
 
 import pytest
 import schemathesis
+from aiortc import RTCPeerConnection
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -103,14 +104,44 @@ _message = st.one_of(
 )
 
 
+def _broken_offers(sdp: str) -> st.SearchStrategy[str]:
+    """A real offer, broken as a hostile client would: lines dropped, the video section
+    repeated, the fingerprint's algorithm or a line's text made odd."""
+    lines = sdp.splitlines(keepends=True)
+    video = sdp[sdp.index("m=video") :]
+    dropped = st.sets(st.integers(0, len(lines) - 1), min_size=1, max_size=4).map(
+        lambda gone: "".join(line for i, line in enumerate(lines) if i not in gone)
+    )
+    repeated = st.integers(1, 9).map(lambda n: sdp + video * n)
+    odd = st.sampled_from(["md5", "sha-1", "sha-256\x00", "sha-256\u202e", "SHA-256 ", ""])
+    return dropped | repeated | odd.map(lambda alg: sdp.replace("sha-256", alg, 1))
+
+
+async def _real_offer_sdp() -> str:
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("video", direction="sendrecv")
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc.localDescription.sdp
+    finally:
+        await pc.close()
+
+
 async def test_signaling_socket_fuzz(services: Services) -> None:
     worker = services.worker(token=TOKEN)
     url = f"ws://127.0.0.1:{worker.port}/ws"
     headers = {"Authorization": f"Bearer {TOKEN}"}
     frames: list[str | bytes] = []
+    offers = st.fixed_dictionaries(
+        {
+            "type": st.just("offer"),
+            "request_id": st.text(max_size=10),
+            "sdp": _broken_offers(await _real_offer_sdp()),
+        }
+    ).map(json.dumps)
 
-    @settings(max_examples=150, deadline=None, database=None, phases=[Phase.generate])
-    @given(_message)
+    @settings(max_examples=200, deadline=None, database=None, phases=[Phase.generate])
+    @given(_message | offers)
     def collect(message: str | bytes) -> None:
         frames.append(message)
 

@@ -5,6 +5,7 @@ burst of token-less handshakes stays cheap at every log level."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 
@@ -208,3 +209,22 @@ def _free() -> int:
     from tether.tools.processes import free_port
 
     return free_port()
+
+
+async def test_the_worker_refuses_a_broken_offer_in_words(services: Services) -> None:
+    from websockets.asyncio.client import connect
+
+    worker = services.worker(token="s3cret")
+    pc, sdp = await _real_offer()
+    await pc.close()
+    headers = {"Authorization": "Bearer s3cret"}
+    async with connect(f"ws://127.0.0.1:{worker.port}/ws", additional_headers=headers) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        for name, (broken, needle) in _broken_offers(sdp).items():
+            await ws.send(json.dumps({"type": "offer", "request_id": name, "sdp": broken}))
+            reply = json.loads(await ws.recv())
+            assert reply["type"] == "error" and reply["request_id"] == name, reply
+            assert needle in reply["message"] and "Error" not in reply["message"], reply
+    async with httpx.AsyncClient() as http:
+        sessions = (await http.get(f"{worker.url}/api/v1/sessions", headers=headers)).json()
+    assert not sessions.get("sessions"), sessions
