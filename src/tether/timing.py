@@ -77,6 +77,14 @@ LOSS_WINDOW_S = 5.0  # loss is counted over about this much of the recent past
 # The worker reports how it made a frame at most this often (one frame in three at 30 fps).
 FRAME_TIMING_INTERVAL_S = 0.1
 
+# --- the worker ---
+# A draining worker checks this often whether its last studio has left.
+WORKER_DRAIN_CHECK_S = 0.05
+# A worker started by `tether up` checks this often that its parent still runs.
+PARENT_WATCH_S = 1.0
+# A failing pipeline tells its studio about it at most this often.
+PIPELINE_ERROR_REPORT_S = 1.0
+
 # --- the aiortc adapter: receivers and senders ---
 # A gap in a video stream waits this long for its retransmission (NACK), then the
 # receiver skips the frame it broke and asks for a keyframe.
