@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor
 from enum import StrEnum
 from typing import Any
@@ -43,6 +44,10 @@ class ParameterError(ValueError):
     pass
 
 
+# Sends one message on a data channel (if it is open).
+Send = Callable[[BaseModel], None]
+
+
 class MediaSession:
     def __init__(self, pipelines: dict[str, Pipeline], executor: Executor) -> None:
         self.id = uuid.uuid4().hex[:12]
@@ -54,8 +59,8 @@ class MediaSession:
         self.pipeline_errors = 0  # frames the pipeline failed on, for the session's life
         self.pipeline_error: str | None = None  # the last failure, while it is failing
         self._error_sent_at: float | None = None
-        self._send: Any = None  # the data channel's send, once bound
-        self._send_timing: Any = None  # the heartbeat channel's send, once bound
+        self._send: Send | None = None  # the data channel's send, once bound
+        self._send_timing: Send | None = None  # the heartbeat channel's send, once bound
         self.resumes = 0
         self.created_at = time.time()
         self.parameters: dict[str, Any] = {}
@@ -65,7 +70,8 @@ class MediaSession:
         self._executor = executor
         self._tasks = TaskOwner(f"session-{self.id}")
         self.pc: RTCPeerConnection | None = None
-        self.on_lost: Any = None  # callback(session), set by the registry
+        # Told when the peer connection ends and the session goes warm (by the Worker).
+        self.on_lost: Callable[[MediaSession], None] | None = None
         self.owner: str | None = None  # the signaling connection whose stream this is
         self.lost_at: float | None = None  # when it last went warm
 
