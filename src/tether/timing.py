@@ -82,6 +82,14 @@ FRAME_TIMING_INTERVAL_S = 0.1
 # then is dropped (a browser on the studio's machine connects in well under a second).
 CLIENT_CONNECT_TIMEOUT_S = 10.0
 
+# --- the worker ---
+# A draining worker checks this often whether its last studio has left.
+WORKER_DRAIN_CHECK_S = 0.05
+# A worker started by `tether up` checks this often that its parent still runs.
+PARENT_WATCH_S = 1.0
+# A failing pipeline tells its studio about it at most this often.
+PIPELINE_ERROR_REPORT_S = 1.0
+
 # --- the aiortc adapter: receivers and senders ---
 # A gap in a video stream waits this long for its retransmission (NACK), then the
 # receiver skips the frame it broke and asks for a keyframe.

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.helpers import Services
+from tether import protocol
 from tether.client.signaling import SignalingClient, SignalingError
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,7 +31,8 @@ async def test_silent_worker_is_dropped_fast_and_quietly(
     try:
         caplog.set_level(logging.ERROR)
         stopped = time.monotonic()
-        pending = asyncio.ensure_future(client.request({"type": "ping", "t": 0}, wait_s=30))
+        ping = protocol.Ping(type="ping", t=0)
+        pending = asyncio.ensure_future(client.request(ping, protocol.Pong, wait_s=30))
         with pytest.raises(SignalingError):
             await pending
         assert time.monotonic() - stopped < 5.0  # keepalive 1 s + 2 s + close 1 s
@@ -58,5 +60,5 @@ async def test_open_times_out_in_two_seconds_not_the_whole_wait(services: Servic
     finally:
         os.kill(worker.pid, signal.SIGCONT)
     client = SignalingClient(worker.url, worker.token)
-    assert (await client.connect(10))["type"] == "ready"  # and a later try works
+    assert (await client.connect(10)).type == "ready"  # and a later try works
     await client.close()

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.helpers import Service, Services, wait_until
+from tether import protocol
 from tether.client.signaling import ErrorReply
 from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
 
@@ -114,14 +115,14 @@ async def _session_state(worker: Service, state: str) -> bool:
 async def test_sigterm_drains_then_exits_when_the_studio_has_left(services: Services) -> None:
     worker = services.worker(TETHER_MAX_SESSIONS="2", TETHER_DRAIN_S="30")
     client = client_for(worker)
-    notices: list[dict] = []
+    notices: list[protocol.Notice] = []
     try:
         await client.start({"pipeline": "passthrough"})
         client.signaling.on_notice = notices.append
         await wait_until(lambda: client.sink.frames >= 3, 30, "frames before the drain")
         worker.proc.send_signal(signal.SIGTERM)
         await wait_until(lambda: notices, 10, "a draining notice")
-        assert notices[0]["type"] == "draining" and notices[0]["deadline_s"] == 30
+        assert notices[0] == protocol.Draining(deadline_s=30)
         # Still serving the stream that is there, but taking nobody new.
         frames = client.sink.frames
         await wait_until(lambda: client.sink.frames > frames + 5, 10, "frames while draining")

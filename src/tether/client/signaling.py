@@ -1,24 +1,31 @@
 """The studio's signaling client: one WebSocket to the worker's /ws, with
-request/reply matching by request_id."""
+request/reply matching by request_id. What the worker says arrives as
+``tether.protocol`` models (``parse_worker_message``): its ``ready``, the replies, and
+the notices it sends unasked (``draining``)."""
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import itertools
-import json
 import logging
-import socket
-import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
 from tether import protocol
+from tether.client.signaling_errors import (
+    AuthError,
+    ErrorReply,
+    NotAWorkerError,
+    SignalingError,
+    describe_close,
+    expect_ready,
+    open_failure,
+)
 from tether.client.tls import client_context
 from tether.tasks import TaskOwner
 from tether.timing import (
@@ -29,27 +36,21 @@ from tether.timing import (
     PING_TIMEOUT_S,
 )
 
+__all__ = [
+    "AuthError",
+    "ErrorReply",
+    "NotAWorkerError",
+    "SignalingClient",
+    "SignalingError",
+    "host_port",
+    "signaling_url",
+]
+
 logger = logging.getLogger(__name__)
 
-
-class SignalingError(Exception):
-    """The worker could not be reached, refused us, or answered with an error."""
-
-
-class AuthError(SignalingError):
-    pass
-
-
-class NotAWorkerError(SignalingError):
-    """Something answers at that URL, but it is not a Tether worker: retrying won't help."""
-
-
-class ErrorReply(SignalingError):
-    """The worker answered a request with an ``error``; ``code`` says which (e.g. ``busy``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"worker: {message}")
-        self.code = code
+Reply = TypeVar("Reply", protocol.Answer, protocol.Pong, protocol.IceServersReply)
+# What can go wrong while the socket opens and the worker's ``ready`` comes.
+_OPEN_FAILURES = (TimeoutError, ConnectionClosed, OSError, InvalidHandshake, InvalidURI)
 
 
 def signaling_url(worker_url: str) -> str:
@@ -74,14 +75,6 @@ def host_port(worker_url: str) -> tuple[str, int]:
     return parts.hostname or "", port
 
 
-def _describe_close(code: int | None, reason: str) -> str:
-    if code is None:
-        return "signaling socket dropped (no close frame: network or worker gone)"
-    if code == protocol.AUTH_FAILED_CLOSE_CODE:
-        return f"the worker rejected the token ({reason or 'authentication failed'})"
-    return f"signaling socket closed (code {code}{': ' + reason if reason else ''})"
-
-
 class _connect_here(connect):
     """No redirects: the token goes to the worker it was configured for, nowhere else."""
 
@@ -102,119 +95,83 @@ class SignalingClient:
         self._open_timeout_s = open_timeout_s
         self._token = token
         self._ws: ClientConnection | None = None
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._pending: dict[str, asyncio.Future[protocol.WorkerReply]] = {}
         self._ids = itertools.count(1)
         self._tasks = TaskOwner("signaling")
-        self.ready: dict[str, Any] = {}
+        self._ready: protocol.Ready | None = None
         self.closed = asyncio.Event()
         self.close_reason = ""
         self.on_close: Callable[[str], None] | None = None
         self.keepalive_failed = False  # closed because its pings went unanswered
         self._ice: tuple[float, list[dict[str, Any]]] | None = None
-        # Messages the worker sends unasked (e.g. ``draining``), not replies to a request.
-        self.on_notice: Callable[[dict[str, Any]], None] | None = None
+        # What the worker says unasked (``draining``), not a reply to a request.
+        self.on_notice: Callable[[protocol.Notice], None] | None = None
+
+    @property
+    def ready(self) -> protocol.Ready:
+        """The worker's ``ready``: who answered, and its pipelines. Set by ``connect``."""
+        if self._ready is None:
+            raise SignalingError("signaling socket is not connected")
+        return self._ready
 
     @property
     def connection_id(self) -> str | None:
-        return self.ready.get("connection_id")
+        return self._ready.connection_id if self._ready else None
 
     @property
     def instance_id(self) -> str | None:
-        return self.ready.get("instance_id")
+        return self._ready.instance_id if self._ready else None
 
     @property
     def is_open(self) -> bool:
         # A socket whose keepalive failed is closing: no use for a new request.
         return self._ws is not None and not self.closed.is_set() and self._ws.state is State.OPEN
 
-    async def connect(self, wait_s: float) -> dict[str, Any]:
+    async def connect(self, wait_s: float) -> protocol.Ready:
         """Open the socket and wait for the worker's ``ready``. The host name is resolved
         anew on every call (the worker may have moved)."""
-        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         open_s = min(wait_s, self._open_timeout_s)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
+        deadline = asyncio.get_running_loop().time() + wait_s
         try:
             async with asyncio.timeout(open_s):
-                self._ws = await _connect_here(
-                    self.url,
-                    ssl=client_context(self.url),
-                    additional_headers=headers,
-                    open_timeout=None,
-                    close_timeout=CLOSE_TIMEOUT_S,
-                    max_size=2**22,
-                    ping_interval=self._keepalive_s,
-                    ping_timeout=PING_TIMEOUT_S,
-                )
+                self._ws = await self._open()
             async with asyncio.timeout_at(deadline):
-                first = json.loads(await self._ws.recv())
-        except TimeoutError:
-            await self._abort()
+                first = await self._ws.recv()
+            ready = expect_ready(self.url, first)
+        except _OPEN_FAILURES as exc:
+            await self.abort()
             waited = open_s if self._ws is None else wait_s
-            raise SignalingError(
-                f"no answer from the worker at {urlsplit(self.url).netloc} within {waited:g}s"
-            ) from None
-        except ConnectionClosed as exc:
-            await self._abort()
-            rcvd = exc.rcvd
-            reason = _describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
-            cls = AuthError if rcvd and rcvd.code == protocol.AUTH_FAILED_CLOSE_CODE else None
-            raise (cls or SignalingError)(reason) from None
-        except json.JSONDecodeError:
-            await self._abort()
-            raise NotAWorkerError(
-                f"{self.url} is not a Tether worker (its first message is not JSON)"
-            ) from None
-        except (OSError, InvalidHandshake, InvalidURI) as exc:
-            await self._abort()
-            where = urlsplit(self.url).netloc
-            # An HTTP server that refuses the WebSocket (404, 400...) is not a worker; a
-            # 5xx may be a proxy in front of a worker that is restarting.
-            cls = (
-                NotAWorkerError
-                if isinstance(exc, InvalidStatus) and exc.response.status_code < 500
-                else SignalingError
-            )
-            raise cls(f"cannot reach the worker at {where}: {_plain(exc)}") from None
-        except (ValueError, RecursionError):
-            await self._abort()
-            raise NotAWorkerError(f"not a Tether worker at {self.url}: it sent no JSON") from None
-        if not isinstance(first, dict) or first.get("type") != "ready":
-            await self._abort()
-            what = first.get("type") if isinstance(first, dict) else type(first).__name__
-            what = str(what)[:40]
-            raise NotAWorkerError(
-                f"{self.url} is not a Tether worker: it sent {what!r}, not 'ready'"
-            )
-        self.ready = first
+            raise open_failure(exc, self.url, waited) from None
+        except NotAWorkerError:
+            await self.abort()
+            raise
+        self._ready = ready
         self._tasks.spawn(self._read(), "read")
-        return first
+        return ready
 
-    async def _abort(self) -> None:
-        if self._ws is not None:
-            self._ws.transport.abort()
+    def _open(self) -> _connect_here:
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        return _connect_here(
+            self.url,
+            ssl=client_context(self.url),
+            additional_headers=headers,
+            open_timeout=None,
+            close_timeout=CLOSE_TIMEOUT_S,
+            max_size=protocol.MAX_WORKER_MESSAGE_BYTES,
+            ping_interval=self._keepalive_s,
+            ping_timeout=PING_TIMEOUT_S,
+        )
 
     async def _read(self) -> None:
         assert self._ws is not None
         reason = "signaling socket closed"
         try:
             async for raw in self._ws:
-                try:
-                    msg = json.loads(raw)
-                except (ValueError, RecursionError):
-                    logger.warning("worker sent a message that is not JSON")
-                    continue
-                if not isinstance(msg, dict):
-                    continue
-                future = self._pending.pop(str(msg.get("request_id")), None)
-                if future is not None and not future.done():
-                    future.set_result(msg)
-                elif msg.get("request_id") is None and self.on_notice is not None:
-                    self.on_notice(msg)
-            reason = _describe_close(self._ws.close_code, self._ws.close_reason or "")
+                self._dispatch(raw)
+            reason = describe_close(self._ws.close_code, self._ws.close_reason or "")
         except ConnectionClosed as exc:
             rcvd = exc.rcvd
-            reason = _describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+            reason = describe_close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
             # Our keepalive gave up (we sent 1011, heard nothing): the path went quiet,
             # not the worker closed (that is a FIN or a close frame).
             if rcvd is None and exc.sent is not None and exc.sent.code == 1011:
@@ -222,6 +179,26 @@ class SignalingClient:
                 reason = "signaling socket: no answer to its keepalive (network)"
         finally:
             self._closed(reason)
+
+    def _dispatch(self, raw: str | bytes) -> None:
+        """A reply goes to its request; a notice to ``on_notice``."""
+        try:
+            message = protocol.parse_worker_message(raw)
+        except protocol.ProtocolError as exc:
+            logger.warning("worker sent a message we cannot read: %s", exc)
+            return
+        if isinstance(message, protocol.Draining):
+            if self.on_notice is not None:
+                self.on_notice(message)
+            return
+        if isinstance(message, protocol.Ready):
+            logger.warning("worker sent a second 'ready'; ignored")
+            return
+        future = self._pending.pop(message.request_id or "", None)
+        if future is not None and not future.done():
+            future.set_result(message)
+        elif isinstance(message, protocol.WorkerError) and message.request_id is None:
+            logger.warning("worker: %s (%s)", message.message, message.code)
 
     def _closed(self, reason: str) -> None:
         if self.closed.is_set():
@@ -235,30 +212,35 @@ class SignalingClient:
         if self.on_close is not None:
             self.on_close(reason)
 
-    async def request(self, message: dict[str, Any], wait_s: float) -> dict[str, Any]:
-        """Send a request and return its reply; an ``error`` reply raises SignalingError."""
+    async def request(
+        self, message: protocol.StudioRequest, reply_type: type[Reply], wait_s: float
+    ) -> Reply:
+        """Send a request and return its reply, of ``reply_type``; an ``error`` reply
+        raises ErrorReply, any other failure SignalingError."""
         if self._ws is None or self.closed.is_set():
             raise SignalingError(self.close_reason or "signaling socket is not open")
         request_id = f"r{next(self._ids)}"
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[protocol.WorkerReply] = asyncio.get_running_loop().create_future()
         # The socket may close (failing this future) while we are still sending, or after
         # we gave up waiting: either way the error is ours to report, not asyncio's.
         future.add_done_callback(_retrieve)
         self._pending[request_id] = future
         try:
-            await self._ws.send(protocol.json_dumps({**message, "request_id": request_id}))
+            await self._ws.send(protocol.request_text(message, request_id))
             async with asyncio.timeout(wait_s):
                 reply = await future
         except TimeoutError:
             raise SignalingError(
-                f"worker did not answer {message['type']!r} within {wait_s:g}s"
+                f"worker did not answer {message.type!r} within {wait_s:g}s"
             ) from None
         except ConnectionClosed:
             raise SignalingError(self.close_reason or "signaling socket closed") from None
         finally:
             self._pending.pop(request_id, None)
-        if reply.get("type") == "error":
-            raise ErrorReply(str(reply.get("code", "error")), str(reply.get("message", "error")))
+        if isinstance(reply, protocol.WorkerError):
+            raise ErrorReply(reply.code, reply.message)
+        if not isinstance(reply, reply_type):
+            raise SignalingError(f"worker answered {message.type!r} with {reply.type!r}")
         return reply
 
     async def ice_servers(self, wait_s: float = 2.0) -> list[dict[str, Any]]:
@@ -267,14 +249,13 @@ class SignalingClient:
         now = asyncio.get_running_loop().time()
         if self._ice is not None and now - self._ice[0] < ICE_REFRESH_S:
             return self._ice[1]
+        ask = protocol.GetIceServers(type="get_ice_servers")
         try:
-            reply = await self.request({"type": "get_ice_servers"}, wait_s)
+            reply = await self.request(ask, protocol.IceServersReply, wait_s)
         except SignalingError as exc:
             logger.info("no ICE servers from the worker: %s", exc)
             return []
-        servers = [
-            s for s in reply.get("ice_servers") or [] if isinstance(s, dict) and s.get("urls")
-        ]
+        servers = [s for s in reply.ice_servers if s.get("urls")]
         self._ice = (now, servers)
         return servers
 
@@ -315,28 +296,3 @@ class SignalingClient:
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def _plain(exc: BaseException) -> str:
-    """An OS or handshake error in words a user can act on."""
-    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
-        return "connection refused (is the worker running on that port?)"
-    if isinstance(exc, socket.gaierror):
-        return "host name not found"
-    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-        return "no route to the host (network down?)"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"TLS: the worker's certificate is not trusted ({exc.verify_message}); "
-            "for a private CA set TETHER_CA_FILE"
-        )
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS: {exc.reason or _short(exc)}"
-    if isinstance(exc, InvalidHandshake):
-        return f"not a Tether worker, or it refused the WebSocket ({_short(exc)})"
-    return _short(exc)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:200]

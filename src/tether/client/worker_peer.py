@@ -58,7 +58,7 @@ class WorkerPeer:
         self.acked_version: int | None = None
         self.params_error: str | None = None
         self.pipeline_error: str | None = None  # the worker's pipeline failing on frames
-        self.answer: dict[str, Any] = {}  # the worker's answer (resume details)
+        self.answer: protocol.Answer | None = None  # the worker's answer (resume details)
         self.last_pong_at: float | None = None
         self._heard_at: float | None = None
         self.worker_output_at: float | None = None  # the worker's output last grew
@@ -100,41 +100,9 @@ class WorkerPeer:
             await unused.close()
         pc = self.pc
         on_frame_sent(pc.addTrack(self._source), lambda _, wire: self.latency.sent(wire))
-        self._channel = pc.createDataChannel(protocol.DATA_CHANNEL_LABEL)
-        self._bind_channel(self._channel)
-        # Its own channel, unordered and never retransmitted: a lost ping is just lost,
-        # and never holds later pongs back behind a retransmit.
-        self._heartbeat = pc.createDataChannel(
-            protocol.HEARTBEAT_CHANNEL_LABEL, ordered=False, maxRetransmits=0
-        )
-        self._heartbeat.on("message", self._on_message)
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "video":
-                if self.relay:
-                    forwarding.attach(pc, track)
-                receiver = receiver_of(pc, track)
-
-                def arrived(unit: Any) -> None:
-                    stamp = unit.timestamp if isinstance(unit, EncodedFrame) else unit.pts
-                    if receiver is None or stamp is None:
-                        return
-                    wire = wire_timestamp(receiver, stamp)
-                    if wire is not None:
-                        self.latency.arrived(wire)
-
-                self._tasks.spawn(pump(track, self.processed, arrived), "pump")
-
-        @pc.on("connectionstatechange")
-        def on_state() -> None:
-            if pc.connectionState == "connected":
-                if self.connected_at is None:
-                    self.connected_at = self._now()
-                self._connected.set()
-            if self.on_state is not None:
-                self.on_state(pc.connectionState)
-
+        self._open_channels()
+        pc.on("track", self._on_track)
+        pc.on("connectionstatechange", self._on_connection_state)
         await pc.setLocalDescription(await pc.createOffer())
         offer = protocol.Offer(
             type="offer",
@@ -144,13 +112,48 @@ class WorkerPeer:
             resume_session_id=resume.session_id if resume else None,
             resume_secret=resume.secret if resume else None,
         )
-        reply = await signaling.request(offer.model_dump(by_alias=True, exclude_none=True), wait_s)
-        self.answer = reply
-        self.session_id = reply.get("sessionId")
-        secret = reply.get("resume_secret")
-        if isinstance(self.session_id, str) and isinstance(secret, str):
-            self.resume = Resume(self.session_id, secret)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        answer = await signaling.request(offer, protocol.Answer, wait_s)
+        self.answer = answer
+        self.session_id = answer.session_id
+        self.resume = Resume(answer.session_id, answer.resume_secret)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+
+    def _open_channels(self) -> None:
+        self._channel = self.pc.createDataChannel(protocol.DATA_CHANNEL_LABEL)
+        self._bind_channel(self._channel)
+        # Its own channel, unordered and never retransmitted: a lost ping is just lost,
+        # and never holds later pongs back behind a retransmit.
+        self._heartbeat = self.pc.createDataChannel(
+            protocol.HEARTBEAT_CHANNEL_LABEL, ordered=False, maxRetransmits=0
+        )
+        self._heartbeat.on("message", self._on_message)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "video":
+            return
+        pc = self.pc
+        if self.relay:
+            forwarding.attach(pc, track)
+        receiver = receiver_of(pc, track)
+
+        def arrived(unit: Any) -> None:
+            stamp = unit.timestamp if isinstance(unit, EncodedFrame) else unit.pts
+            if receiver is None or stamp is None:
+                return
+            wire = wire_timestamp(receiver, stamp)
+            if wire is not None:
+                self.latency.arrived(wire)
+
+        self._tasks.spawn(pump(track, self.processed, arrived), "pump")
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            if self.connected_at is None:
+                self.connected_at = self._now()
+            self._connected.set()
+        if self.on_state is not None:
+            self.on_state(state)
 
     async def wait_connected(self, wait_s: float) -> bool:
         try:

@@ -108,7 +108,7 @@ async def run_file(
             signaling = SignalingClient(worker_url, token)
             await signaling.connect(wait_s=RUN_CONNECT_S)
             stack.push_async_callback(signaling.close)
-            check_parameters(signaling.ready.get("pipelines", []), parameters)
+            check_parameters(signaling.ready.pipelines, parameters)
             counts, seconds = await stream_lockstep(
                 container, partial, parameters, signaling, on_progress, frame_timeout_s
             )

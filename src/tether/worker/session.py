@@ -13,22 +13,22 @@ import logging
 import secrets
 import time
 import uuid
-from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Executor
 from enum import StrEnum
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCRtpReceiver
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 from pydantic import BaseModel, ValidationError
 
-from tether import protocol, timing
-from tether.media import trace
-from tether.media.frames import FrameSlot, Restamper, pump
+from tether import protocol
+from tether.media.frames import FrameSlot, pump
 from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
-from tether.rtc import TIMESTAMP_ROUNDING, on_frame_sent, receiver_of, wire_timestamp
+from tether.rtc import on_frame_sent, receiver_of
 from tether.tasks import TaskOwner
+from tether.timing import PIPELINE_ERROR_REPORT_S
+from tether.worker.processed_track import ProcessedTrack
 
 logger = logging.getLogger(__name__)
 
@@ -44,59 +44,8 @@ class ParameterError(ValueError):
     pass
 
 
-# Output frames remembered until sent (the sender takes one at a time).
-MADE_KEPT = 8
-
-
-class ProcessedTrack(MediaStreamTrack):
-    """Sends the pipeline's output for the newest input frame, and tells the studio
-    which input frame each output was made from (``FrameTiming``) once it is sent."""
-
-    kind = "video"
-
-    def __init__(self, session: MediaSession, receiver: RTCRtpReceiver | None = None) -> None:
-        super().__init__()
-        self._session = session
-        self._receiver = receiver  # where the input comes from: its wire timestamps
-        # A resumed session's slot still holds the old stream's last frame: skip it.
-        self._seq = session.input.seq
-        # Our own timestamps: the input's restart with each new peer connection, and
-        # an encoder fails on timestamps that go backwards.
-        self._restamper = Restamper()
-        # Output frames not yet sent: our timestamp -> (input's wire timestamp, ms).
-        self._made: OrderedDict[int, tuple[int, float]] = OrderedDict()
-        self._reported_at = -1e9
-
-    async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        self._seq, frame = await self._session.input.newer_than(self._seq)
-        source = None
-        if self._receiver is not None and frame.pts is not None:
-            source = wire_timestamp(self._receiver, frame.pts)
-        started = time.monotonic()
-        out = await self._session.process(frame)
-        worker_ms = (time.monotonic() - started) * 1000.0
-        trace.mark("worker.out", out)
-        out = self._restamper.stamp(out)
-        if source is not None:
-            self._made[out.pts] = (source, worker_ms)
-            while len(self._made) > MADE_KEPT:
-                self._made.popitem(last=False)
-        return out
-
-    def sent(self, timestamp: int, rtp_timestamp: int) -> None:
-        """aiortc's sender put our frame ``timestamp`` on the wire as ``rtp_timestamp``."""
-        candidates = range(timestamp, timestamp + TIMESTAMP_ROUNDING + 1)
-        made = next((self._made.pop(pts) for pts in candidates if pts in self._made), None)
-        now = time.monotonic()
-        if made is None or now - self._reported_at < timing.FRAME_TIMING_INTERVAL_S:
-            return
-        self._reported_at = now
-        source, worker_ms = made
-        self._session.report_timing(
-            protocol.FrameTiming(input=source, output=rtp_timestamp, worker_ms=round(worker_ms, 2))
-        )
+# Sends one message on a data channel (if it is open).
+Send = Callable[[BaseModel], None]
 
 
 class MediaSession:
@@ -110,8 +59,8 @@ class MediaSession:
         self.pipeline_errors = 0  # frames the pipeline failed on, for the session's life
         self.pipeline_error: str | None = None  # the last failure, while it is failing
         self._error_sent_at: float | None = None
-        self._send: Any = None  # the data channel's send, once bound
-        self._send_timing: Any = None  # the heartbeat channel's send, once bound
+        self._send: Send | None = None  # the data channel's send, once bound
+        self._send_timing: Send | None = None  # the heartbeat channel's send, once bound
         self.resumes = 0
         self.created_at = time.time()
         self.parameters: dict[str, Any] = {}
@@ -121,7 +70,8 @@ class MediaSession:
         self._executor = executor
         self._tasks = TaskOwner(f"session-{self.id}")
         self.pc: RTCPeerConnection | None = None
-        self.on_lost: Any = None  # callback(session), set by the registry
+        # Told when the peer connection ends and the session goes warm (by the Worker).
+        self.on_lost: Callable[[MediaSession], None] | None = None
         self.owner: str | None = None  # the signaling connection whose stream this is
         self.lost_at: float | None = None  # when it last went warm
 
@@ -182,7 +132,11 @@ class MediaSession:
                 "session %s: pipeline failed (%d): %s", self.id, self.pipeline_errors, message
             )
         now = time.monotonic()
-        if starting or self._error_sent_at is None or now - self._error_sent_at >= 1.0:
+        if (
+            starting
+            or self._error_sent_at is None
+            or now - self._error_sent_at >= PIPELINE_ERROR_REPORT_S
+        ):
             self._error_sent_at = now
             self._report()
 
@@ -207,7 +161,9 @@ class MediaSession:
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video":
                 self._tasks.spawn(pump(track, self.input), "pump")
-                processed = ProcessedTrack(self, receiver_of(pc, track))
+                processed = ProcessedTrack(
+                    self.input, self.process, self.report_timing, receiver_of(pc, track)
+                )
                 on_frame_sent(pc.addTrack(processed), processed.sent)
 
         @pc.on("datachannel")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from tether import protocol
 from tether.client import signaling as sig
 from tether.client.signaling import SignalingClient, SignalingError
 from tether.client.worker_peer import Resume, WorkerPeer
@@ -130,7 +131,7 @@ class SocketSide:
             (old, why), self._moved_from = self._moved_from, None
             if self.on_moved is not None:
                 self.on_moved(old, url, why)
-        self.pipelines = list(client.ready.get("pipelines", []))
+        self.pipelines = list(client.ready.pipelines)
         restarted = self._instance_id is not None and client.instance_id != self._instance_id
         self._instance_id = client.instance_id
         if restarted:
@@ -187,9 +188,9 @@ class SocketSide:
         if self.placement is not None:
             self.placement.activate(None)
 
-    def _notice(self, message: dict[str, Any]) -> None:
+    def _notice(self, message: protocol.Notice) -> None:
         """Something the worker says unasked: ``draining`` moves the stream away."""
-        if message.get("type") != "draining" or self.placement is None:
+        if not isinstance(message, protocol.Draining) or self.placement is None:
             return
         logger.info("the worker at %s is draining", self.worker_url)
         if self.placement.multi and (self._handover is None or self._handover.done()):
