@@ -16,10 +16,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tether.rtc import use_ice_hosts
+from tether.rtc.adapter import MediaAdapter
 from tether.tools.processes import free_port, wait_healthy
 
-use_ice_hosts("loopback")  # tests never leave this machine
+# Tests never leave this machine: peers made outside an app gather on loopback. An app
+# started in a test installs its own adapter for its lifespan, on top of this one.
+MediaAdapter.stock(ice_hosts="loopback").install()
 
 T = TypeVar("T")
 

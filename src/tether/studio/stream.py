@@ -16,7 +16,7 @@ from aiortc.sdp import SessionDescription
 
 from tether.media import forwarding
 from tether.media.frames import FrameSlot, pump
-from tether.rtc import create_peer_connection
+from tether.rtc.ice import create_peer_connection
 from tether.studio.output import OutputTrack
 from tether.tasks import TaskOwner
 

@@ -23,7 +23,8 @@ from tether import __version__, protocol
 from tether.config import WorkerSettings
 from tether.media.sdp_check import BadOffer, check_offer_sdp
 from tether.pipelines import describe, load_pipelines
-from tether.rtc import create_peer_connection
+from tether.rtc.adapter import MediaAdapter
+from tether.rtc.ice import create_peer_connection
 from tether.tasks import TaskOwner
 from tether.worker.capacity import Capacity, Refused
 from tether.worker.ice import IceServers
@@ -354,7 +355,8 @@ def create_worker_app(settings: WorkerSettings) -> FastAPI:
         yield
         await worker.close()
 
-    app = FastAPI(title="Tether worker", version=__version__, lifespan=lifespan)
+    media = MediaAdapter.from_settings(settings, [settings.host])  # for as long as the app runs
+    app = FastAPI(title="Tether worker", version=__version__, lifespan=media.around(lifespan))
     app.state.worker = worker
     started = time.monotonic()
 

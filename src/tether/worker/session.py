@@ -27,7 +27,7 @@ from tether import protocol, timing
 from tether.media import trace
 from tether.media.frames import FrameSlot, Restamper, pump
 from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
-from tether.rtc import TIMESTAMP_ROUNDING, on_frame_sent, receiver_of, wire_timestamp
+from tether.rtc.measures import TIMESTAMP_ROUNDING, on_frame_sent, receiver_of, wire_timestamp
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
