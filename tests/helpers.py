@@ -19,9 +19,11 @@ import httpx
 from tether.rtc.adapter import MediaAdapter
 from tether.tools.processes import free_port, wait_healthy
 
-# Tests never leave this machine: peers made outside an app gather on loopback. An app
-# started in a test installs its own adapter for its lifespan, on top of this one.
-MediaAdapter.stock(ice_hosts="loopback").install()
+# The tests' own peers (clients standing in for a browser) release frames as soon as
+# they are complete, as browsers do, encode with aiortc's own VP8 encoder, and never
+# leave this machine: ICE on loopback. An app started in a test installs its own
+# adapter for its lifespan, on top of this one.
+MediaAdapter(bitrate_floor_bps=None, fitted_encoder=False, ice_hosts="loopback").install()
 
 T = TypeVar("T")
 
