@@ -45,8 +45,11 @@ Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
 class MediaSettings(Protocol):
     """The settings an adapter is built from (the studio's and the worker's have them)."""
 
-    eager_release: bool
-    ice_hosts: str
+    @property
+    def eager_release(self) -> bool: ...
+
+    @property
+    def ice_hosts(self) -> str: ...
 
 
 @dataclass(frozen=True)
