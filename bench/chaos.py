@@ -22,7 +22,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from tests.helpers import Services
 from tests.link_model import Rig, machine_for
 
-from tether.rtc import use_ice_hosts
+from tether.rtc.adapter import MediaAdapter
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12, help="steps per random sequence")
     parser.add_argument("--seed", type=int, default=None)
     opts = parser.parse_args()
-    use_ice_hosts("loopback")
+    MediaAdapter.stock(ice_hosts="loopback").install()
     rng = random.Random(opts.seed)
     violations: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from tether.rtc import use_eager_release, use_ice_hosts
+from bench import BENCH_CLIENT
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 from tether.tools.processes import free_port
 
@@ -275,8 +275,7 @@ async def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--fps", type=float, default=30)
     opts = parser.parse_args()
-    use_ice_hosts("loopback")
-    use_eager_release(True)
+    BENCH_CLIENT.install()
     for _ in range(opts.runs):
         for line in await failover_and_drain(opts.size, opts.fps):
             print(json.dumps(line), flush=True)

@@ -19,8 +19,8 @@ import statistics
 import sys
 import time
 
+from bench import BENCH_CLIENT
 from bench.relay import machine, start
-from tether.rtc import use_eager_release, use_ice_hosts
 from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
 from tether.tools.processes import free_port
 
@@ -131,8 +131,7 @@ async def main() -> None:
         token = os.environ["TETHER_WORKER_TOKEN"]
         await flood(int(opts.flood[0]), token, opts.slow, opts.idle, float(opts.flood[1]))
         return
-    use_ice_hosts("loopback")
-    use_eager_release(True)
+    BENCH_CLIENT.install()
     token = secrets.token_urlsafe(16)
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -16,14 +16,15 @@ import json
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import av
 import httpx
 
+from bench import BENCH_CLIENT
 from bench.relay import cpu_seconds, machine, start
 from tether.media.frame_id import base_planes
-from tether.rtc import use_eager_release, use_ice_hosts
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
 from tether.tools.processes import free_port
 
@@ -149,11 +150,11 @@ async def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--modes", default="stock,eager")
     opts = parser.parse_args()
-    use_ice_hosts("loopback")
     token = "bench-token"
     for mode in opts.modes.split(","):
         eager = mode == "eager"
-        use_eager_release(eager)
+        client = replace(BENCH_CLIENT, eager_release=eager)
+        client.install()  # this client releases frames as the mode says
         trace_dir = Path(tempfile.mkdtemp(prefix=f"tether-trace-{mode}-"))
         env = {
             "TETHER_WORKER_TOKEN": token,
@@ -182,6 +183,7 @@ async def main() -> None:
             for proc in (studio, worker):
                 proc.terminate()
                 proc.wait(10)
+            client.uninstall()
     print(json.dumps({"bench": "codec", "size": opts.size, "machine": machine(),
                       **codec_cost(opts.size)}), flush=True)  # fmt: skip
 

@@ -25,8 +25,6 @@ from typing import Any
 from tests.net.lab import Lab
 from tests.net.rig import LabStream
 
-from tether.rtc import use_eager_release
-
 DEFAULT = (
     "hole-3,hole-10,hole-40,move,loss-2,loss-5,loss-10,loss-20,loss-40,"
     "cap-250,cap-500,cap-1000,cap-2000,delay-150"
@@ -224,7 +222,6 @@ async def main() -> None:
         help="a still test picture (default: camera-like noise, so the stream needs bitrate)",
     )
     opts = parser.parse_args()
-    use_eager_release(True)
     results: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="tether-netbench-") as tmp, Lab(Path(tmp)) as lab:
         rig = LabStream(lab, 512, 30, grain=opts.grain)

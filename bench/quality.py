@@ -25,9 +25,9 @@ import time
 import av
 import numpy as np
 
+from bench import BENCH_CLIENT
 from bench.relay import WARMUP_S, machine, start
 from tether.media.frame_id import BAND, stamp_id
-from tether.rtc import use_eager_release, use_ice_hosts
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
 from tether.tools.processes import free_port
 
@@ -146,8 +146,7 @@ async def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--csv", help="write per-frame PSNR/SSIM of every path here")
     opts = parser.parse_args()
-    use_ice_hosts("loopback")
-    use_eager_release(True)
+    BENCH_CLIENT.install()
     token = secrets.token_urlsafe(12)
     wport = free_port()
     worker_url = f"http://127.0.0.1:{wport}"

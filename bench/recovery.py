@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from tether.rtc import use_eager_release, use_ice_hosts
+from bench import BENCH_CLIENT
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 from tether.tools.processes import free_port
 
@@ -221,8 +221,7 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--faults", default=",".join(FAULTS))
     opts = parser.parse_args()
-    use_ice_hosts("loopback")
-    use_eager_release(True)
+    BENCH_CLIENT.install()
     faults = opts.faults.split(",")
     results: dict[str, dict[str, list[dict[str, Any]]]] = {f: {} for f in faults}
     for mode in ("heartbeat", "aiortc-only"):

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from tether.rtc import use_eager_release, use_ice_hosts
+from bench import BENCH_CLIENT
 from tether.tools.errors import RunError
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient, WorkerClient
 from tether.tools.processes import free_port, wait_healthy
@@ -95,8 +95,7 @@ async def main() -> None:
         help="skip the studio that decodes and re-encodes (forwarding off)",
     )
     opts = parser.parse_args()
-    use_ice_hosts("loopback")
-    use_eager_release(True)  # this client releases frames as Tether's peers and browsers do
+    BENCH_CLIENT.install()
     token = secrets.token_urlsafe(12)
     wport = free_port()
     worker_url = f"http://127.0.0.1:{wport}"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import av
 
+from bench import BENCH_CLIENT
 from tether.media.frame_id import base_planes, read_id, stamp_id
-from tether.rtc import use_eager_release, use_ice_hosts
 from tether.tools.runner import run_file
 
 
@@ -47,8 +47,7 @@ async def main() -> None:
     parser.add_argument("--sizes", default="320x240,640x360,1280x720")
     parser.add_argument("--pipelines", default="passthrough,tint")
     opts = parser.parse_args()
-    use_ice_hosts("loopback")
-    use_eager_release(True)
+    BENCH_CLIENT.install()
     with tempfile.TemporaryDirectory() as tmp:
         for size in opts.sizes.split(","):
             width, height = (int(x) for x in size.split("x"))

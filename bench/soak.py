@@ -13,8 +13,8 @@ import os
 import statistics
 import time
 
+from bench import BENCH_CLIENT
 from bench.recovery import Rig
-from tether.rtc import use_eager_release, use_ice_hosts
 
 
 async def main() -> None:
@@ -23,8 +23,7 @@ async def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--fps", type=float, default=30)
     opts = parser.parse_args()
-    use_ice_hosts("loopback")
-    use_eager_release(True)
+    BENCH_CLIENT.install()
     rig = Rig(heartbeat=True)
     await rig.start(size=opts.size, fps=opts.fps)
     rtts: list[float] = []

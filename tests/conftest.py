@@ -27,3 +27,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(autouse=True)
+def _media_adapter_left_as_found() -> Iterator[None]:
+    """A test that installs an aiortc adapter (or starts an app in-process) undoes it:
+    in-process tests must not depend on their order."""
+    from tether.rtc.adapter import active
+
+    before = active()
+    yield
+    assert active() is before, f"a test left an aiortc adapter installed: {active()}"

@@ -16,10 +16,14 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tether.rtc import use_ice_hosts
+from tether.rtc.adapter import MediaAdapter
 from tether.tools.processes import free_port, wait_healthy
 
-use_ice_hosts("loopback")  # tests never leave this machine
+# The tests' own peers (clients standing in for a browser) release frames as soon as
+# they are complete, as browsers do, encode with aiortc's own VP8 encoder, and never
+# leave this machine: ICE on loopback. An app started in a test installs its own
+# adapter for its lifespan, on top of this one.
+MediaAdapter(bitrate_floor_bps=None, fitted_encoder=False, ice_hosts="loopback").install()
 
 T = TypeVar("T")
 

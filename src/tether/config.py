@@ -6,7 +6,7 @@ CLI flags override these; the library never reads the environment anywhere else.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,9 +24,10 @@ class _Base(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TETHER_", extra="ignore", populate_by_name=True)
 
     # Which local addresses ICE may use: "auto" (loopback only when every peer is
-    # on this machine), "loopback", or "all".
-    ice_hosts: str = "auto"
-    # Hand each video frame to the decoder as soon as it is complete (see tether.rtc).
+    # on this machine), "loopback", or "all". The app's lifespan applies it
+    # (tether.rtc.adapter).
+    ice_hosts: Literal["auto", "loopback", "all"] = "auto"
+    # Hand each video frame to the decoder as soon as it is complete (see tether.rtc.eager_release).
     eager_release: bool = True
     # Write per-frame stage timings here (latency benchmark); off when unset.
     trace_dir: str | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
+from dataclasses import replace
 
 import av
 import numpy as np
@@ -15,7 +16,9 @@ from aiortc import RTCSessionDescription
 
 from tests.lossy_link import LossyLink, rtx_payload_types
 from tether.media.frame_id import base_planes
-from tether.rtc import create_peer_connection, nack, use_eager_release
+from tether.rtc import nack
+from tether.rtc.adapter import MediaAdapter
+from tether.rtc.ice import create_peer_connection
 from tether.tools.probe import FrameSink, NumberedSource
 
 pytestmark = pytest.mark.timeout(120)
@@ -35,7 +38,13 @@ class DecodeErrors(logging.Handler):
 
 
 async def stream_over(link: LossyLink, eager: bool) -> dict:
-    use_eager_release(eager)
+    """Stream over ``link`` with aiortc's own release, or Tether's eager one."""
+    receivers = MediaAdapter.stock(ice_hosts="loopback")
+    with replace(receivers, eager_release=eager).installed():
+        return await _stream(link)
+
+
+async def _stream(link: LossyLink) -> dict:
     errors = DecodeErrors()
     aiortc_log = logging.getLogger("aiortc.rtcrtpreceiver")
     aiortc_log.addHandler(errors)
@@ -105,11 +114,8 @@ async def stream_over(link: LossyLink, eager: bool) -> dict:
 
 @pytest.mark.parametrize(("loss", "reorder"), [(0.05, 0.05), (0.20, 0.10)])
 async def test_eager_release_under_loss_and_reordering(loss: float, reorder: float) -> None:
-    try:
-        stock = await stream_over(LossyLink(loss=loss, reorder=reorder, seed=7), eager=False)
-        eager = await stream_over(LossyLink(loss=loss, reorder=reorder, seed=7), eager=True)
-    finally:
-        use_eager_release(True)
+    stock = await stream_over(LossyLink(loss=loss, reorder=reorder, seed=7), eager=False)
+    eager = await stream_over(LossyLink(loss=loss, reorder=reorder, seed=7), eager=True)
     print(f"loss {loss:.0%}: stock {stock}\n          eager {eager}")
     assert stock["dropped"] > 0 and eager["dropped"] > 0 and eager["reordered"] > 0
     assert eager["frames"] >= 0.8 * stock["frames"]

@@ -18,11 +18,12 @@ import uvicorn
 from aiortc import RTCRtpSender
 
 from tests.helpers import Service, Services, wait_until
-from tether import rtc, timing
+from tether import timing
 from tether.config import Fallback, StudioSettings
 from tether.media.forwarding import ForwardTrack
 from tether.media.frame_id import BAND, base_planes
-from tether.rtc import EncodedFrame
+from tether.rtc.encoded_frame import EncodedFrame
+from tether.rtc.encoded_receiver import request_keyframe
 from tether.studio.app import create_studio_app
 from tether.studio.studio import Studio
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
@@ -175,7 +176,7 @@ async def test_forwards_encoded_both_ways_and_feedback_crosses(services: Service
         studio.processed.put = watch  # type: ignore[method-assign]
         await asyncio.sleep(timing.KEYFRAME_REQUEST_INTERVAL_S)
         client_receiver = next(t.receiver for t in r.client.pc.getTransceivers())
-        await rtc.request_keyframe(client_receiver)
+        await request_keyframe(client_receiver)
         await wait_until(lambda: any(keyframes), 5, "a keyframe from the worker")
         assert worker_stream.keyframe_requests == asked + 1
 

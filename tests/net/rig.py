@@ -14,7 +14,7 @@ import numpy as np
 
 from tests.net.lab import WORKER_PORT, Lab
 from tether.media.frame_id import BAND
-from tether.rtc import use_bitrate_floor, use_fitted_encoder, use_ice_hosts
+from tether.rtc.adapter import MediaAdapter
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 
@@ -66,13 +66,13 @@ class LabStream:
         self.studio = lab.studio(**self.studio_env)
         # This thread's sockets (client peer, HTTP to the studio) live in the studio ns.
         self._inside.enter_context(lab.entered(lab.studio_ns))
-        use_ice_hosts("all")
         # The measuring client stands in for a browser, which adapts its own encoder to
         # the feedback: encode as Tether's processes do, not with aiortc's 250 kbps floor;
         # and, as a browser does, start afresh (not where an earlier test's peer got to).
-        use_bitrate_floor(afresh=True)
-        use_fitted_encoder()
-        self._inside.callback(use_ice_hosts, "loopback")
+        # It releases frames as soon as they are complete, as browsers do. Its ICE
+        # crosses the lab's network, so it gathers on every interface.
+        client_media = MediaAdapter(ice_hosts="all")
+        self._inside.enter_context(client_media.installed())
         self.http = httpx.AsyncClient(base_url=self.studio.url, timeout=10)
         await self.wait(self.linked, deadline_s, "link connected")
         self.client = StudioClient(self.studio.url, self.source, self.sink)

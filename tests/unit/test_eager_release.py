@@ -6,11 +6,13 @@ import inspect
 
 import aiortc
 import aiortc.rtcrtpreceiver as receiver
-import pytest
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
-from tether import rtc, timing
+from tether import timing
+from tether.rtc.adapter import MediaAdapter
+from tether.rtc.eager_release import EagerJitterBuffer
+from tether.rtc.version import supported
 
 
 def packet(seq: int, ts: int, marker: bool = False, data: bytes | None = None) -> RtpPacket:
@@ -29,14 +31,14 @@ def feed(buffer: JitterBuffer, packets: list[RtpPacket]) -> list[tuple[int, byte
 
 
 def test_pins_the_aiortc_it_adapts() -> None:
-    assert aiortc.__version__ in rtc.ADAPTED_AIORTC
+    assert supported(aiortc.__version__)
     source = inspect.getsource(receiver.RTCRtpReceiver.__init__)
     assert "JitterBuffer(capacity=512, is_video=True)" in source
     assert "def _remove_frame(self, sequence_number: int)" in inspect.getsource(JitterBuffer)
 
 
 def test_a_complete_frame_leaves_at_its_marker_not_at_the_next_frame() -> None:
-    eager = rtc.EagerJitterBuffer(capacity=128, is_video=True)
+    eager = EagerJitterBuffer(capacity=128, is_video=True)
     stock = JitterBuffer(capacity=128, is_video=True)
     frame1 = [packet(10, 1000), packet(11, 1000), packet(12, 1000, marker=True)]
     assert feed(eager, frame1) == [(1000, bytes([10, 11, 12]))]
@@ -45,14 +47,14 @@ def test_a_complete_frame_leaves_at_its_marker_not_at_the_next_frame() -> None:
 
 
 def test_a_frame_with_a_gap_waits_until_the_gap_is_filled() -> None:
-    eager = rtc.EagerJitterBuffer(capacity=128, is_video=True)
+    eager = EagerJitterBuffer(capacity=128, is_video=True)
     assert feed(eager, [packet(20, 1000), packet(22, 1000, marker=True)]) == []
     # the missing packet arrives late (a NACK retransmission or reordering)
     assert feed(eager, [packet(21, 1000)]) == [(1000, bytes([20, 21, 22]))]
 
 
 def test_reordered_frames_come_out_whole_and_in_order() -> None:
-    eager = rtc.EagerJitterBuffer(capacity=128, is_video=True)
+    eager = EagerJitterBuffer(capacity=128, is_video=True)
     assert feed(eager, [packet(29, 500, marker=True)]) == [(500, bytes([29]))]
     got = feed(
         eager,
@@ -67,41 +69,31 @@ def test_reordered_frames_come_out_whole_and_in_order() -> None:
 
 
 def test_a_lost_marker_falls_back_to_stock_release() -> None:
-    eager = rtc.EagerJitterBuffer(capacity=128, is_video=True)
+    eager = EagerJitterBuffer(capacity=128, is_video=True)
     # packet 41 (the marker of frame 1000) is never seen; 42 starts the next frame
     assert feed(eager, [packet(40, 1000), packet(42, 2000)]) == []
     assert feed(eager, [packet(41, 1000)]) == [(1000, bytes([40, 41]))]
 
 
 def test_audio_keeps_stock_behaviour() -> None:
-    eager = rtc.EagerJitterBuffer(capacity=16, prefetch=4)
+    eager = EagerJitterBuffer(capacity=16, prefetch=4)
     stock = JitterBuffer(capacity=16, prefetch=4)
     packets = [packet(i, i * 960, marker=True) for i in range(8)]
     assert feed(eager, packets) == feed(stock, packets)
 
 
 def test_switching_it_on_and_off() -> None:
-    try:
-        rtc.use_eager_release(False)
+    before = receiver.JitterBuffer  # as the tests' own adapter set it
+    with MediaAdapter(eager_release=False).installed():
         assert receiver.JitterBuffer is JitterBuffer
-        rtc.use_eager_release(True)
-        assert receiver.JitterBuffer is rtc.EagerJitterBuffer
-    finally:
-        rtc.use_eager_release(True)
-
-
-def test_an_unknown_aiortc_leaves_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aiortc, "__version__", "9.9.9")
-    try:
-        rtc.use_eager_release(True)
+        with MediaAdapter(eager_release=True).installed():
+            assert receiver.JitterBuffer is EagerJitterBuffer
         assert receiver.JitterBuffer is JitterBuffer
-    finally:
-        monkeypatch.undo()
-        rtc.use_eager_release(True)
+    assert receiver.JitterBuffer is before
 
 
 def test_a_gap_not_filled_in_time_is_skipped_and_a_keyframe_asked_for() -> None:
-    eager = rtc.EagerJitterBuffer(capacity=512, is_video=True)
+    eager = EagerJitterBuffer(capacity=512, is_video=True)
     now = [100.0]
     eager.now = lambda: now[0]
     assert feed(eager, [packet(50, 1000, marker=True)]) == [(1000, bytes([50]))]
@@ -122,7 +114,7 @@ def test_a_gap_not_filled_in_time_is_skipped_and_a_keyframe_asked_for() -> None:
 
 
 def test_a_late_retransmission_after_a_skip_does_not_reset_the_buffer() -> None:
-    eager = rtc.EagerJitterBuffer(capacity=512, is_video=True)
+    eager = EagerJitterBuffer(capacity=512, is_video=True)
     now = [100.0]
     eager.now = lambda: now[0]
     feed(eager, [packet(100, 1000, marker=True)])
@@ -140,7 +132,7 @@ def test_a_late_retransmission_after_a_skip_does_not_reset_the_buffer() -> None:
 
 def test_frames_queued_behind_a_filled_gap_catch_up_at_a_keyframe() -> None:
     keyframe = bytes([0x10, 0, 0, 0x9D, 0x01, 0x2A, 0, 1, 0, 1])  # a VP8 keyframe header
-    eager = rtc.EagerJitterBuffer(capacity=512, is_video=True)
+    eager = EagerJitterBuffer(capacity=512, is_video=True)
     now = [100.0]
     eager.now = lambda: now[0]
     assert feed(eager, [packet(10, 100, marker=True)]) == [(100, bytes([10]))]
@@ -156,7 +148,7 @@ def test_frames_queued_behind_a_filled_gap_catch_up_at_a_keyframe() -> None:
 
 
 def test_a_gap_inside_the_frame_at_the_head_is_skipped_too() -> None:
-    eager = rtc.EagerJitterBuffer(capacity=512, is_video=True)
+    eager = EagerJitterBuffer(capacity=512, is_video=True)
     now = [100.0]
     eager.now = lambda: now[0]
     feed(eager, [packet(200, 2000, marker=True)])

@@ -78,19 +78,20 @@ def test_a_720p_picture_at_the_floor_runs_at_quarter_size() -> None:
 
 
 def test_the_fitted_encoder_shrinks_and_skips_real_frames() -> None:
-    from tether.rtc import FittedVp8Encoder, use_bitrate_floor
+    from tether.rtc.adapter import MediaAdapter
+    from tether.rtc.encoder import FittedVp8Encoder
 
-    use_bitrate_floor()  # as every tether process runs
-    encoder = FittedVp8Encoder()
-    encoder.target_bitrate = 150_000  # the encoder aims at 85 % of it
-    sizes, empty = set(), 0
-    for i in range(10):
-        frame = av.VideoFrame.from_ndarray(np.full((512, 512, 3), i * 20, np.uint8), "rgb24")
-        frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
-        payloads, timestamp = encoder.encode(frame)
-        assert abs(timestamp - i * 3000) <= 1  # PyAV rounds via the codec time base
-        empty += not payloads
-        sizes.add((encoder.codec.width, encoder.codec.height))
-    assert sizes == {(256, 256)}
-    assert empty == 0
-    assert encoder.target_bitrate == 127_500
+    with MediaAdapter().installed():  # as every tether app runs
+        encoder = FittedVp8Encoder()
+        encoder.target_bitrate = 150_000  # the encoder aims at 85 % of it
+        sizes, empty = set(), 0
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((512, 512, 3), i * 20, np.uint8), "rgb24")
+            frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
+            payloads, timestamp = encoder.encode(frame)
+            assert abs(timestamp - i * 3000) <= 1  # PyAV rounds via the codec time base
+            empty += not payloads
+            sizes.add((encoder.codec.width, encoder.codec.height))
+        assert sizes == {(256, 256)}
+        assert empty == 0
+        assert encoder.target_bitrate == 127_500

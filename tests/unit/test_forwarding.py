@@ -20,11 +20,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from tether import rtc
 from tether.media import forwarding
 from tether.media.forwarding import Outgoing
 from tether.media.frame_id import base_planes, read_id, stamp_id
 from tether.media.frames import FrameSlot, Restamper
+from tether.rtc.encoded_frame import EncodedFrame, packet_of, vp8_keyframe_size
+from tether.rtc.encoded_receiver import receive_encoded
+from tether.rtc.ice import create_peer_connection
+from tether.rtc.version import supported
 from tether.studio.output import HeldPicture
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
@@ -61,13 +64,13 @@ class FakeUpstream:
         return True
 
 
-def unit(data: bytes, upstream: object, ts: int = 0) -> rtc.EncodedFrame:
-    size = rtc.vp8_keyframe_size(data)
-    return rtc.EncodedFrame(data, ts, size is not None, VP8, upstream, size)  # type: ignore[arg-type]
+def unit(data: bytes, upstream: object, ts: int = 0) -> EncodedFrame:
+    size = vp8_keyframe_size(data)
+    return EncodedFrame(data, ts, size is not None, VP8, upstream, size)  # type: ignore[arg-type]
 
 
 def test_pins_the_aiortc_internals_it_adapts() -> None:
-    assert aiortc.__version__ in rtc.ADAPTED_AIORTC
+    assert supported(aiortc.__version__)
     handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
     assert "self.__decoder_queue.put((codec, encoded_frame))" in handle
     assert "encoded_frame.timestamp = self.__timestamp_mapper.map(" in handle
@@ -96,11 +99,11 @@ def test_pins_the_aiortc_internals_it_adapts() -> None:
 
 
 async def test_a_receiver_hands_out_encoded_frames() -> None:
-    pc = rtc.create_peer_connection()
+    pc = create_peer_connection()
     try:
         receiver = pc.addTransceiver("video").receiver
         receiver._track = receiver_module.RemoteStreamTrack(kind="video")
-        handle = rtc.receive_encoded(receiver)
+        handle = receive_encoded(receiver)
         assert handle is not None
         queue = receiver._RTCRtpReceiver__decoder_queue
         stream = encoded_stream(2)
@@ -123,15 +126,15 @@ async def test_a_receiver_hands_out_encoded_frames() -> None:
 
 def test_vp8_keyframes_are_told_apart_with_their_size() -> None:
     stream = encoded_stream(3, keyframes=(0, 2))
-    assert rtc.vp8_keyframe_size(stream[0]) == (SIZE, SIZE)
-    assert rtc.vp8_keyframe_size(stream[1]) is None
-    assert rtc.vp8_keyframe_size(stream[2]) == (SIZE, SIZE)
-    assert rtc.vp8_keyframe_size(b"") is None
+    assert vp8_keyframe_size(stream[0]) == (SIZE, SIZE)
+    assert vp8_keyframe_size(stream[1]) is None
+    assert vp8_keyframe_size(stream[2]) == (SIZE, SIZE)
+    assert vp8_keyframe_size(b"") is None
 
 
 def test_packet_of_is_what_aiortc_packetizes_as_is() -> None:
     data = encoded_stream(1)[0]
-    payloads, _ = Vp8Encoder().pack(Restamper().stamp(rtc.packet_of(unit(data, None))))
+    payloads, _ = Vp8Encoder().pack(Restamper().stamp(packet_of(unit(data, None))))
     # VP8 payload descriptor (4 bytes with a 15-bit picture id), then the frame.
     assert b"".join(p[4:] for p in payloads) == data
 
@@ -241,7 +244,7 @@ def test_receive_encoded_refuses_a_started_receiver() -> None:
         track = object()
 
     with pytest.raises(RuntimeError, match="before the receiver starts"):
-        rtc.receive_encoded(Started())  # type: ignore[arg-type]
+        receive_encoded(Started())  # type: ignore[arg-type]
 
 
 STREAM_LEN = 60
@@ -260,7 +263,7 @@ class HeldPictureMachine(RuleBasedStateMachine):
         self.held = HeldPicture(keyframe_every=3, backlog_max=5)
         decode = self.held._decoder.decode
 
-        def slow_decode(frame: rtc.EncodedFrame) -> av.VideoFrame | None:
+        def slow_decode(frame: EncodedFrame) -> av.VideoFrame | None:
             time.sleep(0.001)  # widen the window in which frames arrive mid-batch
             return decode(frame)
 

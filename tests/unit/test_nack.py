@@ -10,8 +10,11 @@ from aiortc.rtp import RtpPacket
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tether import rtc, timing
+from tether import timing
 from tether.rtc import nack
+from tether.rtc.adapter import MediaAdapter
+from tether.rtc.eager_release import PacedNackGenerator
+from tether.rtc.ice import create_peer_connection
 from tether.rtc.nack import NackPacer
 
 
@@ -87,18 +90,17 @@ async def test_aiortc_receivers_pace_their_nacks_with_eager_release() -> None:
     handle = inspect.getsource(receiver.RTCRtpReceiver._handle_rtp_packet)
     assert "self.__nack_generator.add(packet)" in handle
     assert "sorted(self.__nack_generator.missing)" in handle
-    pc = rtc.create_peer_connection()
+    pc = create_peer_connection()
     try:
-        rtc.use_eager_release(False)
-        stock = pc.addTransceiver("video").receiver._RTCRtpReceiver__nack_generator
-        assert not isinstance(stock, rtc.PacedNackGenerator)
-        rtc.use_eager_release(True)
-        generator = pc.addTransceiver("video").receiver._RTCRtpReceiver__nack_generator
-        assert isinstance(generator, rtc.PacedNackGenerator)
+        with MediaAdapter(eager_release=False).installed():
+            stock = pc.addTransceiver("video").receiver._RTCRtpReceiver__nack_generator
+        assert not isinstance(stock, PacedNackGenerator)
+        with MediaAdapter(eager_release=True).installed():
+            generator = pc.addTransceiver("video").receiver._RTCRtpReceiver__nack_generator
+        assert isinstance(generator, PacedNackGenerator)
         generator.now = lambda: 0.0
         assert not generator.add(RtpPacket(sequence_number=7))
         assert generator.add(RtpPacket(sequence_number=9))
         assert sorted(generator.missing) == [8]
     finally:
-        rtc.use_eager_release(True)  # as every tether process runs
         await pc.close()

@@ -3,29 +3,47 @@
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import aioice.ice
 import pytest
 
-from tether import rtc
+from tether.rtc.adapter import MediaAdapter
+from tether.rtc.encoded_receiver import receive_encoded
+from tether.rtc.encoder import FittedVp8Encoder, carry_bitrate, sending_bitrate
+from tether.rtc.ice import create_peer_connection, resolve_ice_mode
+from tether.rtc.measures import (
+    RTP_TIMESTAMP_MODULO,
+    datagrams_received,
+    media_ssrcs,
+    on_frame_sent,
+    receive_estimate,
+    received_counts,
+    receiver_of,
+    wire_timestamp,
+)
+
+LOOPBACK = MediaAdapter.stock(ice_hosts="loopback")
 
 
 def test_loopback_mode_patches_and_restores_host_addresses() -> None:
-    try:
-        rtc.use_ice_hosts("loopback")
+    before = aioice.ice.get_host_addresses  # the tests' own adapter may have set it
+    with LOOPBACK.installed():
         assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
-        rtc.use_ice_hosts("all")
-        assert aioice.ice.get_host_addresses is rtc._original_get_host_addresses
-    finally:
-        rtc.use_ice_hosts("loopback")
+        with replace(LOOPBACK, ice_hosts="all").installed():
+            gather = aioice.ice.get_host_addresses  # aioice's own
+            assert (gather.__module__, gather.__name__) == ("aioice.ice", "get_host_addresses")
+        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]
+    assert aioice.ice.get_host_addresses is before
 
 
 async def test_peer_connection_has_no_hidden_stun_server() -> None:
-    pc = rtc.create_peer_connection()
+    pc = create_peer_connection()
     try:
         pc.addTransceiver("video")
-        await pc.setLocalDescription(await pc.createOffer())
+        with LOOPBACK.installed():  # as in tests: else every interface's address
+            await pc.setLocalDescription(await pc.createOffer())
         sdp = pc.localDescription.sdp
         candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate")]
         assert candidates and all("127.0.0.1" in c and "typ host" in c for c in candidates)
@@ -44,12 +62,12 @@ async def test_peer_connection_has_no_hidden_stun_server() -> None:
     ],
 )
 def test_resolve_mode(mode: str, hosts: list[str], expected: str) -> None:
-    assert rtc.resolve_ice_mode(mode, hosts) == expected
+    assert resolve_ice_mode(mode, hosts) == expected
 
 
 def test_bad_mode() -> None:
     with pytest.raises(ValueError, match="auto, loopback or all"):
-        rtc.resolve_ice_mode("some", [])
+        resolve_ice_mode("some", [])
 
 
 async def test_bitrate_floor_and_a_new_encoder_starting_where_the_last_one_was() -> None:
@@ -57,9 +75,10 @@ async def test_bitrate_floor_and_a_new_encoder_starting_where_the_last_one_was()
     from aiortc import VideoStreamTrack
 
     saved = (vpx.MIN_BITRATE, vpx.DEFAULT_BITRATE)
-    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
+    a, b = create_peer_connection(), create_peer_connection()
+    adapter = replace(LOOPBACK, bitrate_floor_bps=150_000)
     try:
-        rtc.use_bitrate_floor(150_000)
+        adapter.install()
         encoder = vpx.Vp8Encoder()
         encoder.target_bitrate = 100_000  # what a receiver on a slow link asks for
         assert encoder.target_bitrate == 150_000  # aiortc alone would stop at 250 kbps
@@ -70,16 +89,20 @@ async def test_bitrate_floor_and_a_new_encoder_starting_where_the_last_one_was()
         await a.setRemoteDescription(b.localDescription)
         sender = a.getSenders()[0]
         for _ in range(200):  # until the sender made its encoder
-            if rtc.sending_bitrate(a) is not None:
+            if sending_bitrate(a) is not None:
                 break
             await asyncio.sleep(0.05)
         sender._RTCRtpSender__encoder.target_bitrate = 180_000
-        rtc.carry_bitrate(a)
+        carry_bitrate(a)
         assert vpx.Vp8Encoder().target_bitrate == 180_000
-        rtc.use_bitrate_floor(150_000, afresh=True)  # as a new process would start
-        assert vpx.Vp8Encoder().target_bitrate == 500_000  # aiortc's start
+        with adapter.installed():  # a second app like it keeps what was carried
+            assert vpx.Vp8Encoder().target_bitrate == 180_000
+        adapter.uninstall()
+        assert saved == (vpx.MIN_BITRATE, vpx.DEFAULT_BITRATE)  # undone, carried bitrate too
+        with adapter.installed():  # as a new app starts: afresh
+            assert vpx.Vp8Encoder().target_bitrate == 500_000  # aiortc's start
     finally:
-        vpx.MIN_BITRATE, vpx.DEFAULT_BITRATE = saved
+        assert saved == (vpx.MIN_BITRATE, vpx.DEFAULT_BITRATE)
         await a.close()
         await b.close()
 
@@ -87,9 +110,9 @@ async def test_bitrate_floor_and_a_new_encoder_starting_where_the_last_one_was()
 async def test_fitted_encoder_and_datagram_count_on_two_real_peers() -> None:
     from aiortc import VideoStreamTrack
 
-    rtc.use_ice_hosts("loopback")
-    rtc.use_fitted_encoder(True)
-    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
+    adapter = replace(LOOPBACK, fitted_encoder=True)
+    adapter.install()
+    a, b = create_peer_connection(), create_peer_connection()
     try:
         a.addTrack(VideoStreamTrack())
         b.addTransceiver("video", direction="recvonly")
@@ -98,18 +121,18 @@ async def test_fitted_encoder_and_datagram_count_on_two_real_peers() -> None:
         await b.setRemoteDescription(a.localDescription)
         await b.setLocalDescription(await b.createAnswer())
         await a.setRemoteDescription(b.localDescription)
-        assert rtc.datagrams_received(b) == 0
+        assert datagrams_received(b) == 0
         for _ in range(200):  # until b has heard a's media
-            if rtc.datagrams_received(b) > 5 and rtc.sending_bitrate(a) is not None:
+            if datagrams_received(b) > 5 and sending_bitrate(a) is not None:
                 break
             await asyncio.sleep(0.05)
-        assert rtc.datagrams_received(b) > 5
+        assert datagrams_received(b) > 5
         encoder = a.getSenders()[0]._RTCRtpSender__encoder
-        assert isinstance(encoder, rtc.FittedVp8Encoder)
+        assert isinstance(encoder, FittedVp8Encoder)
         encoder.target_bitrate = 100_000_000  # aiortc's ceiling still holds
         assert encoder.policy.requested == 1_500_000
     finally:
-        rtc.use_fitted_encoder(False)
+        adapter.uninstall()
         await a.close()
         await b.close()
 
@@ -120,23 +143,23 @@ async def test_wire_timestamps_match_between_sender_and_receiver(encoded: bool) 
     back to: aiortc's random origin on one side, its first timestamp on the other."""
     from aiortc import VideoStreamTrack
 
-    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
+    a, b = create_peer_connection(), create_peer_connection()
     sent: list[tuple[int, int]] = []
     received: list[int] = []
     done = asyncio.Event()
 
     @b.on("track")
     def on_track(track) -> None:
-        receiver = rtc.receiver_of(b, track)
+        receiver = receiver_of(b, track)
         assert receiver is not None
         if encoded:
-            assert rtc.receive_encoded(receiver) is not None
+            assert receive_encoded(receiver) is not None
 
         async def drain() -> None:
             while len(received) < 15:
                 unit = await track.recv()
                 stamp = unit.timestamp if encoded else unit.pts
-                wire = rtc.wire_timestamp(receiver, stamp)
+                wire = wire_timestamp(receiver, stamp)
                 assert wire is not None
                 received.append(wire)
             done.set()
@@ -154,7 +177,7 @@ async def test_wire_timestamps_match_between_sender_and_receiver(encoded: bool) 
     tasks: list[asyncio.Future] = []
     try:
         source = Source()
-        assert rtc.on_frame_sent(a.addTrack(source), lambda ts, wire: sent.append((ts, wire)))
+        assert on_frame_sent(a.addTrack(source), lambda ts, wire: sent.append((ts, wire)))
         await a.setLocalDescription(await a.createOffer())
         await b.setRemoteDescription(a.localDescription)
         await b.setLocalDescription(await b.createAnswer())
@@ -166,7 +189,7 @@ async def test_wire_timestamps_match_between_sender_and_receiver(encoded: bool) 
         await a.close()
         await b.close()
     # One random origin: every frame's wire timestamp is its own timestamp plus it.
-    origins = {(wire - ts) % rtc.RTP_TIMESTAMP_MODULO for ts, wire in sent}
+    origins = {(wire - ts) % RTP_TIMESTAMP_MODULO for ts, wire in sent}
     assert len(origins) == 1, origins
     # Each frame the track handed out is reported once it is sent, in order; VP8
     # encoding goes through microseconds, so its timestamp may come back a tick less.
@@ -187,7 +210,7 @@ def test_wire_timestamp_is_unknown_before_a_frame() -> None:
         state = "new"
 
     receiver = RTCRtpReceiver("video", NoTransport())
-    assert rtc.wire_timestamp(receiver, 1234) is None
+    assert wire_timestamp(receiver, 1234) is None
 
 
 @contextlib.asynccontextmanager
@@ -196,7 +219,7 @@ async def video_both_ways() -> AsyncIterator[tuple[Any, Any, list[int]]]:
     frames are drained and counted (frames[0]). Closed, tasks and all, on exit."""
     from aiortc import VideoStreamTrack
 
-    a, b = rtc.create_peer_connection(), rtc.create_peer_connection()
+    a, b = create_peer_connection(), create_peer_connection()
     frames = [0]
     tasks: list[asyncio.Task] = []
 
@@ -230,9 +253,9 @@ async def test_media_path_measures_from_two_real_peers() -> None:
     together with the public stats (the worker's receiver reports, the transport)."""
     from tether.studio.link.media_stats import read
 
-    before = rtc.create_peer_connection()
+    before = create_peer_connection()
     try:
-        assert rtc.received_counts(before) is None and rtc.receive_estimate(before) is None
+        assert received_counts(before) is None and receive_estimate(before) is None
     finally:
         await before.close()
     async with video_both_ways() as (a, b, frames):
@@ -240,11 +263,11 @@ async def test_media_path_measures_from_two_real_peers() -> None:
         for _ in range(200):  # up to 10 s: aiortc's estimator settles after ~3 s of flow
             await asyncio.sleep(0.05)
             sender_side = await read(a)
-            if rtc.receive_estimate(b) and sender_side.outbound and frames[0] > 30:
+            if receive_estimate(b) and sender_side.outbound and frames[0] > 30:
                 break
-        counts = rtc.received_counts(b)
+        counts = received_counts(b)
         assert counts is not None and counts[0] == 0 and counts[1] > 30  # loopback: no loss
-        estimate = rtc.receive_estimate(b)
+        estimate = receive_estimate(b)
         assert estimate is not None and 10_000 < estimate < 50_000_000
         receiver_side = await read(b)
         assert receiver_side.inbound is not None and receiver_side.inbound.received > 30
@@ -282,13 +305,13 @@ async def test_loss_counts_first_transmissions_where_public_stats_show_the_rtx_s
             here = await read(a)
             if here.outbound is not None and first is None:
                 first = here.outbound
-            counts = rtc.received_counts(b)
+            counts = received_counts(b)
             if first and here.outbound and counts and here.outbound.received - first.received > 60:
                 break
-        counts = rtc.received_counts(b)
+        counts = received_counts(b)
         assert counts is not None and 0.05 < counts[0] / (counts[0] + counts[1]) < 0.15
         public = [s for s in (await b.getStats()).values() if s.type == "inbound-rtp"]
-        media_ssrcs = rtc._media_ssrcs(b.getReceivers()[0])
-        assert len(public) == 1 and public[0].ssrc not in media_ssrcs  # the RTX stream
+        ssrcs = media_ssrcs(b.getReceivers()[0])
+        assert len(public) == 1 and public[0].ssrc not in ssrcs  # the RTX stream
         loss = window_loss(first, (await read(a)).outbound)
         assert loss is not None and 0.04 < loss < 0.2

@@ -15,7 +15,6 @@ from tether.cli.log_setup import redact, setup_logging
 from tether.cli.media_setup import apply_media_settings
 from tether.cli.options import LogLevel
 from tether.config import StudioSettings
-from tether.rtc import host_of, resolve_ice_mode, use_ice_hosts
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -52,7 +51,6 @@ def run(
         check_paths(input_path, output)
     except RunError as exc:
         raise fail(str(exc)) from None
-    use_ice_hosts(resolve_ice_mode("auto", [host_of(worker)] if worker else []))
     apply_media_settings(StudioSettings())
     params = {**_parse_params(param or []), "pipeline": pipeline}
     with _progress_bar() as progress:

@@ -13,7 +13,6 @@ from tether.cli.media_setup import apply_media_settings
 from tether.cli.options import Serving, TokenFile, with_serving_options
 from tether.cli.serving import read_token, serve
 from tether.config import StudioSettings
-from tether.rtc import host_of, resolve_ice_mode, use_ice_hosts
 
 
 @with_serving_options
@@ -48,11 +47,14 @@ def studio(
     except ValueError as exc:
         raise fail(str(exc)) from None
     worker = ",".join(specs) or None
-    peers = [host] + [host_of(s.removeprefix("dns+")) for s in specs]
-    use_ice_hosts(resolve_ice_mode(serving.ice_hosts, peers))
     hosts = [h.strip() for item in allow_host or [] for h in item.split(",") if h.strip()]
     settings = studio_settings(
-        host=host, port=port, worker_url=worker, worker_token=token, allow_hosts=hosts or None
+        host=host,
+        port=port,
+        worker_url=worker,
+        worker_token=token,
+        allow_hosts=hosts or None,
+        ice_hosts=serving.ice_hosts,
     )
     apply_media_settings(settings)
     studio_token(settings, "https" if serving.ssl_certfile else "http")
@@ -69,9 +71,9 @@ def studio_token(settings: StudioSettings, scheme: str) -> None:
     link that hands it to the page (as Jupyter does)."""
     from pydantic import SecretStr
 
-    from tether.studio.guard import is_loopback
+    from tether.rtc.ice import is_loopback_host
 
-    if settings.studio_token is None and not is_loopback(settings.host):
+    if settings.studio_token is None and not is_loopback_host(settings.host):
         settings.studio_token = SecretStr(secrets.token_urlsafe(24))
         console.print(
             f"[bold]studio token required off loopback[/bold]; open "

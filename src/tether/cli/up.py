@@ -14,7 +14,6 @@ from tether.cli.media_setup import apply_media_settings
 from tether.cli.options import LogLevel, Serving
 from tether.cli.serving import serve
 from tether.cli.studio import studio_settings, studio_token
-from tether.rtc import resolve_ice_mode, use_ice_hosts
 
 
 def up(
@@ -34,7 +33,6 @@ def up(
     from tether.tools.processes import free_port
 
     setup_logging(log_level, "studio")
-    use_ice_hosts(resolve_ice_mode("auto", [host]))
     token = secrets.token_urlsafe(24)
     worker = WorkerProcess(free_port(), token, log_level)
     try:

@@ -12,7 +12,6 @@ from tether.cli.media_setup import apply_media_settings
 from tether.cli.options import Serving, TokenFile, with_serving_options
 from tether.cli.serving import read_token, serve
 from tether.config import WorkerSettings
-from tether.rtc import resolve_ice_mode, use_ice_hosts
 
 
 @with_serving_options
@@ -46,7 +45,6 @@ def worker(
 
     setup_logging(serving.log_level, "worker")
     token = read_token(token, token_file)
-    use_ice_hosts(resolve_ice_mode(serving.ice_hosts, [host]))
     if token is None:
         logging.getLogger("tether").warning("no token set: any client may connect")
     settings = WorkerSettings(
@@ -57,6 +55,7 @@ def worker(
         max_sessions=max_sessions,
         drain_s=drain_s,
         parent_pid=parent_pid,
+        ice_hosts=serving.ice_hosts,
     )
     apply_media_settings(settings)
     cap = connection_cap(settings.max_connections, raise_fd_limit())

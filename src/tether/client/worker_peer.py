@@ -17,15 +17,10 @@ from tether.client.media_latency import MediaLatency
 from tether.client.signaling import SignalingClient
 from tether.media import forwarding
 from tether.media.frames import FrameSlot, pump
-from tether.rtc import (
-    EncodedFrame,
-    carry_bitrate,
-    create_peer_connection,
-    datagrams_received,
-    on_frame_sent,
-    receiver_of,
-    wire_timestamp,
-)
+from tether.rtc.encoded_frame import EncodedFrame
+from tether.rtc.encoder import carry_bitrate
+from tether.rtc.ice import create_peer_connection
+from tether.rtc.measures import datagrams_received, on_frame_sent, receiver_of, wire_timestamp
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)

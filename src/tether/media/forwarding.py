@@ -26,17 +26,16 @@ from aiortc.mediastreams import MediaStreamError
 
 from tether.media import trace
 from tether.media.frames import FrameSlot, Restamper
-from tether.rtc import (
+from tether.rtc.encoded_frame import (
     VP8,
     EncodedFrame,
-    EncodedReceiver,
     FrameDecoder,
+    Upstream,
     negotiated_codec,
-    on_feedback,
     packet_of,
-    receive_encoded,
-    receiver_of,
 )
+from tether.rtc.encoded_receiver import on_feedback, receive_encoded
+from tether.rtc.measures import receiver_of
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class Outgoing:
 
     def __init__(self) -> None:
         self.codec: str | None = None  # the sender's codec (mime, lower case), once wired
-        self.upstream: EncodedReceiver | None = None  # the receiver whose frames go out as they are
+        self.upstream: Upstream | None = None  # the receiver whose frames go out as they are
         self.forwarded = 0
         self.encoded = 0
         self.decoded = 0  # frames in a codec the sender did not negotiate

@@ -1,5 +1,6 @@
 """The studio's HTTP app: the guard in front, the routers (``tether.studio.routes``),
-the page, and a lifespan that starts and closes the studio."""
+the page, and a lifespan that installs the aiortc adapter, starts the studio, and
+closes both."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from fastapi import FastAPI
 
 from tether import __version__
 from tether.config import StudioSettings
+from tether.rtc.adapter import MediaAdapter
+from tether.rtc.ice import host_of
+from tether.studio.fleet import parse_worker_specs
 from tether.studio.guard import GuardPolicy, StudioGuard
 from tether.studio.metrics import metrics_registry
 from tether.studio.routes import cloud, events, metrics, page, parameters, pipelines, stream
@@ -38,16 +42,27 @@ async def studio_lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The server calls this when asked to stop, before it waits for open
     # connections: event streams end then, instead of holding the shutdown.
     app.state.begin_shutdown = lambda: loop.call_soon_threadsafe(shutdown.begin)
-    await studio.start()
-    yield
-    shutdown.begin()
-    await studio.close()
+    media: MediaAdapter = app.state.media
+    with media.installed():
+        await studio.start()
+        yield
+        shutdown.begin()
+        await studio.close()
+
+
+def studio_media(settings: StudioSettings) -> MediaAdapter:
+    """The aiortc adapter of a studio with ``settings``: its peers are the browser (on
+    its host) and its workers."""
+    specs = parse_worker_specs([settings.worker_url] if settings.worker_url else [])
+    workers = [host_of(spec.removeprefix("dns+")) for spec in specs]
+    return MediaAdapter.from_settings(settings, [settings.host, *workers])
 
 
 def create_studio_app(settings: StudioSettings) -> FastAPI:
     studio = Studio(settings)
     app = FastAPI(title="Tether studio", version=__version__, lifespan=studio_lifespan)
     app.state.studio = studio
+    app.state.media = studio_media(settings)
     app.state.tokens = WorkerTokens.from_settings(settings)
     app.state.shutdown = Shutdown()
     app.state.metrics = metrics_registry(studio.status)

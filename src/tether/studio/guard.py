@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tether import safe_json
+from tether.rtc.ice import is_loopback_host
 from tether.studio.host_header import is_ip_literal, split_host
 from tether.timing import BODY_TIMEOUT_S
 
@@ -38,7 +38,6 @@ MAX_BODY_BYTES = 1024 * 1024
 COOKIE = "tether_studio_token"
 EVENTS_PATH = "/api/v1/cloud/events"
 OPEN_PATHS = frozenset({"/health"})  # liveness only: no state, no secrets
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 CSP = (
@@ -57,16 +56,6 @@ SECURITY_HEADERS = [
 ]
 
 
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower().rstrip(".")
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass
 class GuardPolicy:
     bound_host: str = "127.0.0.1"
@@ -79,7 +68,7 @@ class GuardPolicy:
         host = split_host(header)
         if not host:
             return False
-        if "*" in self.allow_hosts or is_loopback(host):
+        if "*" in self.allow_hosts or is_loopback_host(host):
             return True
         if host in (h.lower().rstrip(".") for h in self.allow_hosts):
             return True

@@ -16,7 +16,7 @@ from tether.config import Fallback
 from tether.media import trace
 from tether.media.forwarding import Outgoing, Sent, Unit, size_of
 from tether.media.frames import FrameSlot, Signal, black_like
-from tether.rtc import EncodedFrame, FrameDecoder
+from tether.rtc.encoded_frame import EncodedFrame, FrameDecoder
 from tether.timing import HOLD_DECODER_JOIN_S, OUTPUT_WAKE_S
 
 # The `hold` fallback keeps the worker's frames encoded since the last keyframe. Past

@@ -17,7 +17,7 @@ from aiortc import MediaStreamTrack, RTCSessionDescription
 from tether.media import forwarding
 from tether.media.frames import FrameSlot, pump
 from tether.media.sdp_check import check_offer_sdp
-from tether.rtc import create_peer_connection
+from tether.rtc.ice import create_peer_connection
 from tether.studio.output import OutputTrack
 from tether.tasks import TaskOwner
 

@@ -128,7 +128,7 @@ class StudioClient:
     """A client stream session with a studio: the same calls the web page makes."""
 
     def __init__(self, studio_url: str, source: MediaStreamTrack, sink: FrameSink) -> None:
-        from tether.rtc import create_peer_connection
+        from tether.rtc.ice import create_peer_connection
 
         self.studio_url = studio_url.rstrip("/")
         self.pc: RTCPeerConnection = create_peer_connection()

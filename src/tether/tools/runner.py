@@ -20,7 +20,10 @@ from typing import Any
 import av
 
 from tether.client.signaling import SignalingClient
+from tether.config import StudioSettings
 from tether.pipelines import UnknownPipeline
+from tether.rtc.adapter import MediaAdapter
+from tether.rtc.ice import host_of
 from tether.tasks import TaskOwner
 from tether.timing import RUN_CONNECT_S, RUN_FRAME_TIMEOUT_S
 from tether.tools.errors import RunError
@@ -95,14 +98,20 @@ async def run_file(
     token: str | None = None,
     on_progress: Progress | None = None,
     frame_timeout_s: float = RUN_FRAME_TIMEOUT_S,
+    media: MediaAdapter | None = None,
 ) -> RunResult:
+    """Stream ``input_path`` through the worker at ``worker_url`` (else one embedded in
+    this process) into ``output_path``. ``media``: the aiortc adapter the run installs
+    for its length (by default from the environment's settings, as the studio's)."""
     check_paths(input_path, output_path)
+    media = media or run_media(worker_url)
     container = _open_input(input_path)
     tasks = TaskOwner("run")
     partial = partial_path(output_path)
     try:
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(container.close)
+            stack.enter_context(media.installed())
             if worker_url is None:
                 worker_url, token = await stack.enter_async_context(embedded_worker(tasks))
             signaling = SignalingClient(worker_url, token)
@@ -126,6 +135,13 @@ async def run_file(
         seconds=seconds,
         output=output_path,
     )
+
+
+def run_media(worker_url: str | None) -> MediaAdapter:
+    """The aiortc adapter of a run: the settings' (the environment's), with ICE on
+    loopback when the worker is here (or embedded)."""
+    peers = [host_of(worker_url)] if worker_url else []
+    return MediaAdapter.from_settings(StudioSettings(), peers)
 
 
 def _open_input(input_path: Path) -> Any:

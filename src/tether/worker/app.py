@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from tether import __version__
 from tether.clock import Clock
 from tether.config import WorkerSettings
+from tether.rtc.adapter import MediaAdapter
 from tether.timing import PARENT_WATCH_S
 from tether.worker import routes
 from tether.worker.worker import Worker
@@ -46,7 +47,10 @@ async def worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_worker_app(settings: WorkerSettings) -> FastAPI:
-    app = FastAPI(title="Tether worker", version=__version__, lifespan=worker_lifespan)
+    media = MediaAdapter.from_settings(settings, [settings.host])  # for as long as the app runs
+    app = FastAPI(
+        title="Tether worker", version=__version__, lifespan=media.around(worker_lifespan)
+    )
     app.state.worker = Worker(settings)
     for router in (routes.probes, routes.api, routes.signaling):
         app.include_router(router)

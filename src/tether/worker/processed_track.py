@@ -14,7 +14,7 @@ from aiortc.mediastreams import MediaStreamError
 from tether import protocol, timing
 from tether.media import trace
 from tether.media.frames import FrameSlot, Restamper
-from tether.rtc import TIMESTAMP_ROUNDING, wire_timestamp
+from tether.rtc.measures import TIMESTAMP_ROUNDING, wire_timestamp
 
 # Output frames remembered until sent (the sender takes one at a time).
 MADE_KEPT = 8

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from tether import protocol
 from tether.media.frames import FrameSlot, pump
 from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
-from tether.rtc import on_frame_sent, receiver_of
+from tether.rtc.measures import on_frame_sent, receiver_of
 from tether.tasks import TaskOwner
 from tether.timing import PIPELINE_ERROR_REPORT_S
 from tether.worker.processed_track import ProcessedTrack

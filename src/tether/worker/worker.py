@@ -18,7 +18,7 @@ from tether.clock import Clock, MonotonicClock
 from tether.config import WorkerSettings
 from tether.media.sdp_check import BadOffer, check_offer_sdp
 from tether.pipelines import describe, load_pipelines
-from tether.rtc import create_peer_connection
+from tether.rtc.ice import create_peer_connection
 from tether.tasks import TaskOwner
 from tether.timing import WORKER_DRAIN_CHECK_S
 from tether.worker.capacity import Capacity

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection
 
-from tether import rtc
 from tether.clock import Clock
 from tether.media.forwarding import Outgoing
+from tether.rtc.measures import receive_estimate, received_counts
 from tether.timing import LOSS_WINDOW_S, STATS_POLL_S
 
 logger = logging.getLogger(__name__)
@@ -167,11 +167,11 @@ async def read(pc: RTCPeerConnection) -> Reading:
             outbound = Counts(stats.packetsLost, stats.packetsReceived)
         elif kind == "transport":  # one, as media and data share a bundle
             received, sent = stats.bytesReceived, stats.bytesSent
-    counts = rtc.received_counts(pc)
+    counts = received_counts(pc)
     return Reading(
         inbound=Counts(*counts) if counts else None,
         outbound=outbound,
-        receive_bps=rtc.receive_estimate(pc),
+        receive_bps=receive_estimate(pc),
         send_bps=_remb(pc),
         received_bytes=received,
         sent_bytes=sent,

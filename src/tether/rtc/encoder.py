@@ -1,0 +1,90 @@
+"""The VP8 encoder, fitted to the link.
+
+aiortc's VP8 encoder never goes below 250 kbps and every new encoder starts at
+500 kbps: on a 250 kbit link congestion then looks like loss, and each reconnect starts
+too fast. The adapter (``tether.rtc.adapter``) lowers the floor to
+``BITRATE_FLOOR_BPS``; ``carry_bitrate`` makes the next encoder start at the bitrate a
+closing peer had reached (until the adapter is uninstalled). aiortc restarts its
+encoder (a keyframe) on every bitrate change and never shrinks the picture: the adapter
+has senders make ``FittedVp8Encoder`` instead (``fitted_get_encoder``), run by
+``tether.media.encoding``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiortc.codecs
+import aiortc.codecs.vpx as _vpx
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from tether.media.encoding import EncodingPolicy
+from tether.rtc.encoded_frame import VP8
+
+# Low enough that a 150 kbit/s path carries the video with its packet headers, resends
+# and the data channel (at 100 kbit/s such a path stayed overrun: 1-8 fps).
+BITRATE_FLOOR_BPS = 50_000
+# The share of the receiver's bitrate estimate a fitted encoder aims at.
+ESTIMATE_SHARE = 0.85
+
+
+def _clamped(bitrate: int) -> int:
+    return max(_vpx.MIN_BITRATE, min(bitrate, _vpx.MAX_BITRATE))
+
+
+class FittedVp8Encoder(_vpx.Vp8Encoder):
+    """aiortc's VP8 encoder, fitted to the link by ``EncodingPolicy``: bitrate changes
+    with hysteresis (each restarts the encoder with a keyframe), a smaller picture or
+    half the frame rate where the bitrate alone cannot get there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.policy = EncodingPolicy(_vpx.DEFAULT_BITRATE)
+
+    @property
+    def target_bitrate(self) -> int:
+        return self.policy.applied
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        # Headroom: libvpx overshoots its target by up to 15 %, and packet headers,
+        # retransmissions and the data channel share the link.
+        self.policy.request(_clamped(int(bitrate * ESTIMATE_SHARE)))
+
+    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        pts, time_base = frame.pts, frame.time_base
+        shape = self.policy.shape(frame.width, frame.height, float(pts * time_base))
+        if not shape.send and not force_keyframe:
+            # The sender sends nothing for it; the timestamp keeps the clock going.
+            return [], convert_timebase(pts, time_base, VIDEO_TIME_BASE)
+        self._Vp8Encoder__target_bitrate = shape.bitrate  # its rate-control buffer size
+        if (shape.width, shape.height) != (frame.width, frame.height):
+            frame = frame.reformat(width=shape.width, height=shape.height, format="yuv420p")
+            frame.pts, frame.time_base = pts, time_base
+        return super().encode(frame, force_keyframe)
+
+
+def fitted_get_encoder(codec: RTCRtpCodecParameters) -> Any:
+    """Stands in for the ``get_encoder`` aiortc's senders call: VP8 is fitted."""
+    if codec.mimeType.lower() == VP8:
+        return FittedVp8Encoder()
+    return aiortc.codecs.get_encoder(codec)
+
+
+def sending_bitrate(pc: RTCPeerConnection) -> int | None:
+    """The target bitrate of the peer's video encoder (None before it encoded)."""
+    for sender in pc.getSenders():
+        encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+        if encoder is not None and hasattr(encoder, "target_bitrate"):
+            return int(encoder.target_bitrate)
+    return None
+
+
+def carry_bitrate(pc: RTCPeerConnection) -> None:
+    """New VP8 encoders in this process start at the bitrate this peer reached, so a
+    new peer after a reconnect does not start at 500 kbps on a slower link. Undone,
+    with the floor, when the adapter is uninstalled."""
+    bitrate = sending_bitrate(pc)
+    if bitrate is not None:
+        _vpx.DEFAULT_BITRATE = _clamped(bitrate)
