@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Set
-from typing import Any, Protocol
+from collections.abc import Callable, Set
+from dataclasses import dataclass
+from typing import Any
 
 from tether.client.signaling import SignalingClient, SignalingError, host_port
 from tether.clock import Clock
@@ -32,20 +33,17 @@ from tether.timing import ROOM_PROBE_S
 logger = logging.getLogger(__name__)
 
 
-class Reports(Protocol):
-    """Where the connection reports what happens to it (the supervisor, via the link)."""
+@dataclass(frozen=True)
+class Reports:
+    """Where the connection reports what happens to it: to the supervisor, which
+    decides what follows (the link wires these up)."""
 
-    def lost(self, reason: str) -> None: ...
-
-    def signaling_lost(self, reason: str, keepalive_failed: bool) -> None: ...
-
-    def worker_draining(self) -> None: ...
-
-    def moved(self, old: str, new: str, why: str) -> None: ...
-
-    def notify(self) -> None: ...
-
-    def connected(self) -> bool: ...
+    lost: Callable[[str], None]  # the media path or the socket is down
+    signaling_lost: Callable[[str, bool], None]  # (why, its pings went unanswered)
+    worker_draining: Callable[[], None]
+    moved: Callable[[str, str, str], None]  # (from, to, why)
+    notify: Callable[[], None]  # something in the status changed
+    connected: Callable[[], bool]  # the link counts as up
 
 
 class WorkerConnection:

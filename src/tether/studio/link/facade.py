@@ -16,7 +16,7 @@ from tether.clock import Clock, MonotonicClock
 from tether.config import StudioSettings
 from tether.media.frames import FrameSlot, Signal
 from tether.studio.link.backoff import BackoffSchedule
-from tether.studio.link.connection import WorkerConnection
+from tether.studio.link.connection import Reports, WorkerConnection
 from tether.studio.link.events import LinkEvent, LinkState
 from tether.studio.link.health import Health
 from tether.studio.link.media_stats import MediaStats
@@ -48,7 +48,7 @@ class WorkerLink:
         timing = Timing.from_settings(settings)
         self._health = Health(timing, self.clock, source, processed)
         self._connection = WorkerConnection(
-            self._health, self.clock, source, processed, params, reports=self
+            self._health, self.clock, source, processed, params, self._reports()
         )
         schedule = BackoffSchedule(settings.reconnect_delays, settings.reconnect_jitter)
         self._supervisor = LinkSupervisor(
@@ -189,21 +189,16 @@ class WorkerLink:
             await self._supervisor.close()
             await self._connection.close()
 
-    # --- reports from the connection (Reports), for the supervisor ---
-    def lost(self, reason: str) -> None:
-        self._supervisor.lost(reason)
-
-    def signaling_lost(self, reason: str, keepalive_failed: bool) -> None:
-        self._supervisor.signaling_lost(reason, keepalive_failed)
-
-    def worker_draining(self) -> None:
-        self._supervisor.worker_draining()
-
-    def moved(self, old: str, new: str, why: str) -> None:
-        self._supervisor.moved(old, new, why)
-
-    def connected(self) -> bool:
-        return self._supervisor.state == LinkState.CONNECTED
+    def _reports(self) -> Reports:
+        """The connection's reports go to the supervisor (made after the connection)."""
+        return Reports(
+            lost=lambda reason: self._supervisor.lost(reason),
+            signaling_lost=lambda why, quiet: self._supervisor.signaling_lost(why, quiet),
+            worker_draining=lambda: self._supervisor.worker_draining(),
+            moved=lambda old, new, why: self._supervisor.moved(old, new, why),
+            notify=self.notify,
+            connected=lambda: self._supervisor.state == LinkState.CONNECTED,
+        )
 
 
 __all__ = ["LinkEvent", "LinkState", "LinkStatus", "NotConnected", "WorkerLink"]
