@@ -62,18 +62,22 @@ class ScriptedConnector:
     def wanted(self) -> bool:
         return self.is_wanted
 
-    # recovery steps: tests/unit/test_supervisor_recovery.py scripts them
+    # Recovery steps: each takes ``try_s`` and succeeds (test_supervisor_recovery.py
+    # scripts them further).
+    flows = False
+    fleet = False
+
     def media_flows(self) -> bool:
-        return False
+        return self.flows
 
     async def reopen_signaling(self) -> None:
-        raise OSError("not scripted")
+        await self.clock.sleep(self.try_s)
 
     def can_hand_over(self) -> bool:
-        return False
+        return self.fleet
 
     async def hand_over(self) -> None:
-        raise OSError("not scripted")
+        await self.clock.sleep(self.try_s)
 
     async def leave_worker(self, why: str) -> None:
         pass

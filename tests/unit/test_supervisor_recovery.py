@@ -181,17 +181,30 @@ async def test_a_handover_that_cannot_be_made_stays_on_the_worker() -> None:
     await supervisor.close()
 
 
-async def test_drain_without_a_fleet_or_during_a_try_starts_no_handover() -> None:
+async def test_drain_without_a_fleet_starts_no_handover() -> None:
     clock, link, supervisor, history = await connected_link()
     link.fleet = False
     supervisor.worker_draining()
-    link.fleet = True
+    await clock.advance(2.0)
+    assert history == [] and supervisor.recovery is None
+    await supervisor.close()
+
+
+async def test_a_drain_said_during_a_try_hands_over_once_connected() -> None:
+    clock, link, supervisor, history = await connected_link(step_s=0.5)
     link.is_healthy = False
     link.outcomes.append(OSError("refused"))
     supervisor.lost("gone")
-    supervisor.worker_draining()  # a try runs: the try deals with the worker
+    await clock.advance(0.0)  # the first try failed; the next in 1 s
+    supervisor.worker_draining()
+    assert supervisor.recovery is None
     await clock.advance(2.0)
-    assert [h[0] for h in history] == ["reconnecting", "reconnected"]
+    assert history == [
+        ("reconnecting", "reconnecting", None, 0.0),
+        ("reconnected", "connected", None, 1.0),
+        ("handing_over", "connected", "handover", 1.0),
+        ("moved", "connected", "handover", 1.5),
+    ]
     await supervisor.close()
 
 

@@ -178,14 +178,12 @@ class WorkerConnection:
         url = self.worker_url
         if url is None or self.placement is None:
             raise TryFailed("no worker to reopen the socket to")
+        await self.signaling.close()  # the fallen socket: the status no longer shows it
         try:
             client = await self.signaling.connect(url, self.placement.token)
         except SignalingError as exc:
             raise TryFailed(str(exc)) from None
-        fallen = self.signaling.detach()
         await self._adopt(client, url)
-        if fallen is not None:
-            await fallen.close()
         self._reports.notify()
 
     def can_hand_over(self) -> bool:

@@ -66,6 +66,7 @@ class LinkSupervisor:
         self.on_change: Callable[[], None] | None = None  # attempt or countdown changed
         self.recoveries = Recoveries(self)
         self._tries_used = 0
+        self._drain_pending = False  # a drain notice came during a try
         self._connected_at: float | None = None
         self._outage_started: float | None = None
         self._tasks = TaskOwner("supervisor")
@@ -98,6 +99,7 @@ class LinkSupervisor:
     def moved(self, old: str, new: str, why: str) -> None:
         """The link now uses another of a fleet's workers."""
         logger.info("link moved from %s to %s: %s", old, new, why)
+        self._drain_pending = False  # that worker is left already
         self.publish(MoveEvent(K.MOVED, self.state, self.state, why, workers=(old, new)))
 
     def publish(self, event: LinkEvent) -> None:
@@ -135,11 +137,14 @@ class LinkSupervisor:
             self.lost(f"lost the worker: {reason}")
 
     def worker_draining(self) -> None:
-        """The worker said it is draining: hand the stream over to another, if any."""
-        if self.state == LinkState.CONNECTED and self.link.can_hand_over():
+        """The worker said it is draining: hand the stream over to another, if any (once
+        connected, if a try runs now)."""
+        if not self.link.can_hand_over():
+            logger.info("the worker is draining; the link stays until it ends")
+        elif self.state == LinkState.CONNECTED:
             self.recoveries.hand_over()
         else:
-            logger.info("the worker is draining; the link stays until it ends")
+            self._drain_pending = self.trying
 
     # --- commands ---
     async def start(self) -> None:
@@ -190,6 +195,7 @@ class LinkSupervisor:
         await self._tasks.close()
 
     async def _halt(self) -> None:
+        self._drain_pending = False
         await self.recoveries.stop()
         await self._tasks.cancel(self._run)
 
@@ -256,9 +262,13 @@ class LinkSupervisor:
         self._outage_started = None
         kind = K.RECONNECTED if was == LinkState.RECONNECTING else K.CONNECTED
         self._transition(LinkState.CONNECTED, reason, kind)
+        if self._drain_pending:
+            self._drain_pending = False
+            self.recoveries.hand_over()
 
     def _fail(self, error: str, permanent: bool = False) -> None:
         self.error = error
+        self._drain_pending = False
         self.next_retry_at = None
         self.attempt = 0
         self.link.give_up()
