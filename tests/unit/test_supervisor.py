@@ -1,4 +1,4 @@
-"""The link supervisor in virtual time, against a scripted connector."""
+"""The link supervisor in virtual time, against a scripted link (a SupervisedLink)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.supervisor import FatalLinkError, LinkState, LinkSupervisor
 
 
-class ScriptedConnector:
+class ScriptedLink:
     """Each try takes ``try_s`` of virtual time, then succeeds or fails as scripted."""
 
     def __init__(self, clock: VirtualClock, try_s: float = 0.1) -> None:
@@ -85,7 +85,7 @@ class ScriptedConnector:
 
 def make(try_s: float = 0.1, failed_probe_s: float = 0.0):
     clock = VirtualClock()
-    connector = ScriptedConnector(clock, try_s)
+    connector = ScriptedLink(clock, try_s)
     supervisor = LinkSupervisor(
         connector, BackoffSchedule(jitter=0), clock, failed_probe_s=failed_probe_s
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from tests.unit.test_supervisor import ScriptedConnector
+from tests.unit.test_supervisor import ScriptedLink
 from tether.clock import VirtualClock
 from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.events import LinkEventKind, LinkState, MoveElsewhere, Recovery
@@ -15,7 +15,7 @@ from tether.studio.link.supervisor import LinkSupervisor
 LOST = "keepalive ping timeout"
 
 
-class RecoveringLink(ScriptedConnector):
+class RecoveringLink(ScriptedLink):
     """Scripts the recovery steps too: each reopen takes ``step_s`` and fails or not as
     scripted; a handover takes ``step_s``, then moves (or fails); a try that left a
     worker reports where it landed, as the real connection does."""
