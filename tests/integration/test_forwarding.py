@@ -145,7 +145,7 @@ async def test_forwards_encoded_both_ways_and_feedback_crosses(services: Service
     async with rig(services, Fallback.BLACK) as r:
         await new_frames(r, 10)
         studio = r.studio
-        to_worker = studio.link._connector.peer._source.out  # type: ignore[union-attr]
+        to_worker = studio.link._connection.media.peer._source.out  # type: ignore[union-attr]
         to_client = studio.stream.output.out  # type: ignore[union-attr]
         before = (to_worker.forwarded, to_client.forwarded)
         await new_frames(r, 30)
@@ -226,7 +226,7 @@ async def test_fallback_hand_over_is_clean(
         await wait_until(lambda: r.state_is("connected"), 20, "connected again")
         await new_frames(r, 20)
         assert output.showing_fallback is None
-        to_worker = studio.link._connector.peer._source.out  # type: ignore[union-attr]
+        to_worker = studio.link._connection.media.peer._source.out  # type: ignore[union-attr]
         assert to_worker.starts == to_worker.starts_on_keyframe == (1 if forward else 0)
         assert output.out.starts == output.out.starts_on_keyframe
         assert isinstance(studio.processed.frame, EncodedFrame) == forward
@@ -253,7 +253,7 @@ async def test_a_codec_the_studio_cannot_forward_is_decoded_and_re_encoded(
         # the studio and decoded for the client's H.264 sender.
         assert isinstance(studio.source.frame, av.VideoFrame)
         assert isinstance(studio.processed.frame, EncodedFrame)
-        to_worker = studio.link._connector.peer._source  # type: ignore[union-attr]
+        to_worker = studio.link._connection.media.peer._source  # type: ignore[union-attr]
         assert isinstance(to_worker, ForwardTrack) and to_worker.out.codec == "video/vp8"
         to_client = studio.stream.output.out  # type: ignore[union-attr]
         assert to_client.codec == "video/h264"

@@ -20,16 +20,14 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path, name: str) -> set[str]:
-    """Modules of tether that ``path`` imports when it is imported (so not the ones
-    imported inside functions or only for type checking)."""
+    """Modules of tether that ``path`` imports at its top level, type-only imports
+    (``if TYPE_CHECKING:``) included: a cycle through them is a cycle for a reader."""
     tree = ast.parse(path.read_text())
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
     def visit(nodes: list[ast.stmt]) -> None:
         for node in nodes:
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-                continue
             if isinstance(node, ast.Import):
                 found.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom):

@@ -50,3 +50,17 @@ async def test_retry_without_a_link_is_refused_cleanly() -> None:
     with pytest.raises(NotConnected):
         await studio.link.reconnect()
     await studio.close()
+
+
+async def test_a_recovery_under_way_shows_in_the_snapshot_not_on_the_timeline() -> None:
+    from tether.studio.link import LinkEventKind, Recovery
+
+    studio = Studio(StudioSettings())
+    assert studio.link.status().recovery is None
+    recoveries = studio.link._supervisor.recoveries
+    recoveries.begin(Recovery.MOVE, LinkEventKind.MOVING, "the worker is busy")
+    snapshot = studio.link.status()
+    assert snapshot.recovery == Recovery.MOVE
+    assert all(e.kind != "moving" for e in snapshot.events)  # the API's events as before
+    assert "recovery" not in studio.status().model_dump()
+    await studio.close()

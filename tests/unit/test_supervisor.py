@@ -1,4 +1,4 @@
-"""The link supervisor in virtual time, against a scripted connector."""
+"""The link supervisor in virtual time, against a scripted link (a SupervisedLink)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tether.studio.link.backoff import BackoffSchedule
 from tether.studio.link.supervisor import FatalLinkError, LinkState, LinkSupervisor
 
 
-class ScriptedConnector:
+class ScriptedLink:
     """Each try takes ``try_s`` of virtual time, then succeeds or fails as scripted."""
 
     def __init__(self, clock: VirtualClock, try_s: float = 0.1) -> None:
@@ -29,7 +29,7 @@ class ScriptedConnector:
         self.gave_up = 0
         self.is_wanted = True
 
-    async def establish(self, attempt: int) -> None:
+    async def establish(self, attempt: int, avoid=frozenset()) -> None:
         self.tries.append(attempt)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -62,15 +62,35 @@ class ScriptedConnector:
     def wanted(self) -> bool:
         return self.is_wanted
 
+    # Recovery steps: each takes ``try_s`` and succeeds (test_supervisor_recovery.py
+    # scripts them further).
+    flows = False
+    fleet = False
+
+    def media_flows(self) -> bool:
+        return self.flows
+
+    async def reopen_signaling(self) -> None:
+        await self.clock.sleep(self.try_s)
+
+    def can_hand_over(self) -> bool:
+        return self.fleet
+
+    async def hand_over(self) -> None:
+        await self.clock.sleep(self.try_s)
+
+    async def leave_worker(self, why: str) -> None:
+        pass
+
 
 def make(try_s: float = 0.1, failed_probe_s: float = 0.0):
     clock = VirtualClock()
-    connector = ScriptedConnector(clock, try_s)
+    connector = ScriptedLink(clock, try_s)
     supervisor = LinkSupervisor(
         connector, BackoffSchedule(jitter=0), clock, failed_probe_s=failed_probe_s
     )
     kinds: list[str] = []
-    supervisor.listeners.append(lambda e: kinds.append(e.kind))
+    supervisor.events.listen(lambda e: kinds.append(e.kind))
     return clock, connector, supervisor, kinds
 
 
@@ -136,7 +156,7 @@ async def test_try_abandoned_when_link_recovers_during_wait() -> None:
     await clock.advance(1.0)
     assert supervisor.state == LinkState.CONNECTED
     assert connector.tries == [1, 1]  # no second try
-    assert "abandoned" in supervisor.history[-1].reason
+    assert "abandoned" in supervisor.events.history[-1].reason
     await supervisor.close()
 
 
@@ -233,7 +253,7 @@ async def test_a_waiting_try_goes_at_once_when_the_probe_finds_the_worker() -> N
 async def test_typed_event_hooks() -> None:
     clock, connector, supervisor, kinds = make()
     seen = []
-    unsubscribe = supervisor.on("reconnecting", lambda e: seen.append((e.kind, e.reason)))
+    unsubscribe = supervisor.events.on("reconnecting", lambda e: seen.append((e.kind, e.reason)))
     await connected(clock, supervisor)
     connector.is_healthy = False
     supervisor.lost("heartbeat lost")
@@ -241,5 +261,5 @@ async def test_typed_event_hooks() -> None:
     unsubscribe()
     await clock.advance(1)
     with pytest.raises(ValueError, match="unknown event"):
-        supervisor.on("exploded", print)
+        supervisor.events.on("exploded", print)
     await supervisor.close()

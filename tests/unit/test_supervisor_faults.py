@@ -17,7 +17,7 @@ async def test_a_raising_listener_is_isolated_and_the_link_recovers(caplog) -> N
     def explode(event) -> None:
         raise RuntimeError("listener bug")
 
-    supervisor.on("reconnecting", explode)
+    supervisor.events.on("reconnecting", explode)
     await connected(clock, supervisor)
     connector.is_healthy = False
     with caplog.at_level(logging.ERROR):

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.unit.test_supervisor import make
+from tether.studio.link.events import MoveElsewhere, Recovery
 from tether.studio.link.supervisor import LinkState
 
 
@@ -34,12 +35,32 @@ class SupervisorMachine(RuleBasedStateMachine):
 
         self.run(report())
 
-    @rule(fail=st.booleans(), fatal=st.booleans())
-    def script_next_try(self, fail: bool, fatal: bool) -> None:
+    @rule(fail=st.booleans(), fatal=st.booleans(), move=st.booleans())
+    def script_next_try(self, fail: bool, fatal: bool, move: bool) -> None:
         from tether.studio.link.supervisor import FatalLinkError
 
         outcome = (FatalLinkError("fatal") if fatal else OSError("refused")) if fail else None
+        if move:  # the worker is gone: the try moves on to another
+            outcome = MoveElsewhere("http://a", "the worker is gone")
         self.connector.outcomes.append(outcome)
+
+    @rule(quiet=st.booleans(), flows=st.booleans())
+    def socket_falls(self, quiet: bool, flows: bool) -> None:
+        self.connector.flows = flows
+
+        async def report() -> None:
+            self.supervisor.signaling_lost("socket closed", keepalive_failed=quiet)
+
+        self.run(report())
+
+    @rule(fleet=st.booleans())
+    def worker_drains(self, fleet: bool) -> None:
+        self.connector.fleet = fleet
+
+        async def report() -> None:
+            self.supervisor.worker_draining()
+
+        self.run(report())
 
     @rule()
     def heal_by_itself(self) -> None:
@@ -63,6 +84,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         assert self.connector.in_flight == 0
         assert self.clock.sleepers == 0
         assert not self.kinds or self.kinds[-1] == "disconnected"
+        assert self.supervisor.recovery is None
 
     @invariant()
     def never_two_tries_at_once(self) -> None:
@@ -72,6 +94,16 @@ class SupervisorMachine(RuleBasedStateMachine):
     def tries_within_budget(self) -> None:
         assert self.supervisor._tries_used <= self.supervisor.schedule.tries
         assert 0 <= self.supervisor.attempt <= self.supervisor.schedule.tries
+
+    @invariant()
+    def a_recovery_only_where_it_belongs(self) -> None:
+        s = self.supervisor
+        if s.recovery in (Recovery.REOPEN, Recovery.HANDOVER):
+            assert s.state == LinkState.CONNECTED
+        if s.recovery == Recovery.MOVE:
+            assert s.trying
+        if s.state in (LinkState.IDLE, LinkState.FAILED):
+            assert s.recovery is None
 
     @invariant()
     def state_matches_activity(self) -> None:

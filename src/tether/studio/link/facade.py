@@ -1,9 +1,10 @@
 """The link to the worker, as the rest of the studio sees it: commands, one at a time,
 and ``status()``, a frozen snapshot. Nothing outside the package reaches inside.
 
-Inside: the supervisor (the state machine and its schedule), the connector (the
-signaling socket and the one door into the media path), and health (heartbeat,
-watchdog, timing), which reports losses to the supervisor by callback."""
+Inside: the supervisor (the state machine, its schedule and every recovery), the
+connection it drives (placement, signaling side, media path, parameter sync), and
+health (heartbeat, watchdog), which reports losses by callback. The link forwards
+the connection's reports to the supervisor (``Reports``)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ from tether.clock import Clock, MonotonicClock
 from tether.config import StudioSettings
 from tether.media.frames import FrameSlot, Signal
 from tether.studio.link.backoff import BackoffSchedule
-from tether.studio.link.connector import Connector
+from tether.studio.link.connection import Reports, WorkerConnection
 from tether.studio.link.events import LinkEvent, LinkState
 from tether.studio.link.health import Health
 from tether.studio.link.media_stats import MediaStats
-from tether.studio.link.placement import Placement
 from tether.studio.link.status import LinkStatus
 from tether.studio.link.supervisor import LinkSupervisor
 from tether.studio.parameters import ParameterStore
@@ -47,22 +47,16 @@ class WorkerLink:
         self.changed = Signal()  # any status change
         timing = Timing.from_settings(settings)
         self._health = Health(timing, self.clock, source, processed)
-        self._connector = Connector(
-            self._health,
-            self.clock,
-            source,
-            processed,
-            params,
-            on_lost=self._lost,
-            on_change=self.notify,
-            is_connected=lambda: self._supervisor.state == LinkState.CONNECTED,
+        self._connection = WorkerConnection(
+            self._health, self.clock, source, processed, params, self._reports()
         )
         schedule = BackoffSchedule(settings.reconnect_delays, settings.reconnect_jitter)
         self._supervisor = LinkSupervisor(
-            self._connector, schedule, self.clock, failed_probe_s=timing.failed_probe_s
+            self._connection, schedule, self.clock, failed_probe_s=timing.failed_probe_s
         )
         self._supervisor.on_change = self.notify
-        self._connector.on_moved = self._moved
+        # Subscribe to one kind of link event (typed by kind); returns an unsubscribe.
+        self.on = self._supervisor.events.on
         self._commands = asyncio.Lock()  # connect/disconnect/reconnect/streaming: one at a time
         self.media_stats = MediaStats(self.clock)  # the current peer's loss and bandwidth
         self._tasks = TaskOwner("link")
@@ -76,35 +70,35 @@ class WorkerLink:
     @property
     def worker_url(self) -> str | None:
         """The worker in use; with a fleet and none chosen yet, the fleet's address."""
-        conn = self._connector
+        conn = self._connection
         return conn.worker_url or (conn.placement.spec if conn.placement else None)
 
     @property
     def target(self) -> str | None:
         """What the link was pointed at: one URL, a list, or a dns+ name."""
-        placement = self._connector.placement
+        placement = self._connection.placement
         return placement.spec if placement else None
 
     @property
     def pipelines(self) -> list[dict[str, Any]]:
-        return list(self._connector.pipelines)
+        return list(self._connection.signaling.pipelines)
 
     def status(self) -> LinkStatus:
-        sup, conn = self._supervisor, self._connector
-        peer, signaling = conn.peer, conn.signaling
+        sup, conn = self._supervisor, self._connection
+        peer, signaling = conn.media.peer, conn.signaling
         state = sup.state
         media_healthy = self._health.media_healthy(peer)
         reconnecting = state in (LinkState.CONNECTING, LinkState.RECONNECTING)
         # A media error stands until the link is back (a recovery may skip the try).
-        media_error = None if state == LinkState.CONNECTED else conn.media_error
+        media_error = None if state == LinkState.CONNECTED else conn.media.error
         measured = peer.latency if peer and media_healthy else None
         return LinkStatus(
             state=state,
             error=media_error or sup.error,
-            signaling_up=signaling is not None and signaling.is_open,
+            signaling_up=signaling.is_open,
             connect_stage=conn.stage,
             worker_url=conn.worker_url,
-            connection_id=signaling.connection_id if signaling else None,
+            connection_id=signaling.connection_id,
             webrtc_connected=peer is not None and peer.state == "connected",
             webrtc_error=media_error,
             attempt=sup.attempt if reconnecting else 0,
@@ -125,23 +119,20 @@ class WorkerLink:
             params_error=peer.params_error if peer else None,
             pipeline_error=peer.pipeline_error if peer else None,
             heartbeat_rtt_ms=peer.rtt_ms if peer and media_healthy else None,
-            events=tuple(sup.history[-10:]),
+            events=tuple(e for e in sup.events.history if e.on_timeline)[-10:],
             workers=conn.placement.workers() if conn.placement else (),
             media_loss=self.media_stats.loss if peer and media_healthy else None,
             bandwidth_kbps=self.media_stats.bandwidth_kbps if peer and media_healthy else None,
             bandwidth_limited=bool(peer and media_healthy and self.media_stats.limited),
             media_latency_ms=measured.latency_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
             worker_ms=measured.worker_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
+            recovery=sup.recovery,
         )
 
     def output_live(self) -> bool:
         """Whether a client should see the worker's frames now (the output track asks
         this for every frame, so it is cheaper than a whole snapshot)."""
-        return self._health.output_live(self._connector.peer)
-
-    def on(self, kind: str, callback: Any) -> Any:
-        """Subscribe to one kind of link event; returns an unsubscribe function."""
-        return self._supervisor.on(kind, callback)
+        return self._health.output_live(self._connection.media.peer)
 
     def notify(self) -> None:
         self.changed.fire()
@@ -151,9 +142,7 @@ class WorkerLink:
         """Connect (or switch) to a worker; runs in the background."""
         async with self._commands:
             await self._supervisor.stop()
-            self._connector.placement = Placement(worker_url, token)
-            self._connector.worker_url = None
-            self._connector.token = token
+            self._connection.point_at(worker_url, token)
             await self._supervisor.start()
 
     async def disconnect(self) -> None:
@@ -172,39 +161,44 @@ class WorkerLink:
 
     async def set_streaming(self, active: bool) -> None:
         if active and self._measuring is None:  # peers exist only while streaming
+            media = self._connection.media
             self._measuring = self._tasks.spawn(
-                self.media_stats.follow(lambda: p.pc if (p := self._connector.peer) else None),
+                self.media_stats.follow(lambda: p.pc if (p := media.peer) else None),
                 "media-stats",
             )
         async with self._commands:
-            await self._connector.set_streaming(active)
+            await self._connection.set_streaming(active)
             self.notify()
 
     def parameters_changed(self) -> None:
-        self._connector.send_parameters()
+        self._connection.send_parameters()
         self.notify()
 
     async def debug_drop_media(self) -> None:
         """Close the worker peer connection abruptly, as a network drop would."""
-        if (peer := self._connector.peer) is not None:
+        if (peer := self._connection.media.peer) is not None:
             await peer.pc.close()
 
     async def debug_drop_signaling(self) -> None:
-        if (signaling := self._connector.signaling) is not None:
+        if (signaling := self._connection.signaling.client) is not None:
             await signaling.abort()
 
     async def close(self) -> None:
         await self._tasks.close()
         async with self._commands:
             await self._supervisor.close()
-            await self._connector.close()
+            await self._connection.close()
 
-    # --- reports ---
-    def _lost(self, reason: str) -> None:
-        self._supervisor.lost(reason)
-
-    def _moved(self, old: str, new: str, why: str) -> None:
-        self._supervisor.record("moved", why, workers=(old, new))
+    def _reports(self) -> Reports:
+        """The connection's reports go to the supervisor (made after the connection)."""
+        return Reports(
+            lost=lambda reason: self._supervisor.lost(reason),
+            signaling_lost=lambda why, quiet: self._supervisor.signaling_lost(why, quiet),
+            worker_draining=lambda: self._supervisor.worker_draining(),
+            moved=lambda old, new, why: self._supervisor.moved(old, new, why),
+            notify=self.notify,
+            connected=lambda: self._supervisor.state == LinkState.CONNECTED,
+        )
 
 
 __all__ = ["LinkEvent", "LinkState", "LinkStatus", "NotConnected", "WorkerLink"]

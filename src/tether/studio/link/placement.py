@@ -23,7 +23,10 @@ class Placement:
     def __init__(self, spec: str, token: str | None, resolver: Resolver = system_resolver) -> None:
         self.fleet = Fleet([spec], token, resolver)
         self.spec = spec
+        self.token = token
+        self.current: str | None = None  # the worker in use (or last used)
         self.waiting_for_room = False  # the last pick found no worker with room
+        self._left: tuple[str, str] | None = None  # (url, why) until the next worker
 
     @property
     def multi(self) -> bool:
@@ -54,8 +57,17 @@ class Placement:
             return f"the worker is gone ({exc})"
         return None
 
-    def activate(self, url: str | None) -> None:
-        self.fleet.active = url
+    def use(self, url: str) -> tuple[str, str] | None:
+        """The link now uses ``url``. Returns (from, why) when that is a move."""
+        self.current = self.fleet.active = url
+        left, self._left = self._left, None
+        return left if left is not None and left[0] != url else None
+
+    def leave(self, why: str) -> None:
+        """The link lets go of its worker (gone, busy, draining): the next is another."""
+        if self.current is not None:
+            self._left = (self.current, why)
+        self.current = self.fleet.active = None
 
     def workers(self) -> tuple[dict[str, Any], ...]:
         """The fleet as last surveyed, the active worker marked, for the status."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tether.studio.link.events import LinkEvent, LinkState
+from tether.studio.link.events import LinkEvent, LinkState, Recovery
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class LinkStatus:
     params_error: str | None
     pipeline_error: str | None
     heartbeat_rtt_ms: float | None
-    events: tuple[LinkEvent, ...]
+    events: tuple[LinkEvent, ...]  # the recent transitions and moves (the timeline)
     workers: tuple[dict[str, Any], ...] = ()  # a fleet's workers and their state
     media_loss: float | None = None  # packets lost on the media path, recent window, 0..1
     bandwidth_kbps: float | None = None  # what the media path can carry now
@@ -44,6 +44,9 @@ class LinkStatus:
     # Sent to the worker until its result is back, measured from the frames (median).
     media_latency_ms: float | None = None
     worker_ms: float | None = None  # the worker's pipeline time per frame (median)
+    # The recovery under way beside the schedule (a socket reopen, a drain handover, a
+    # move to another worker); None: none.
+    recovery: Recovery | None = None
 
     @property
     def connecting(self) -> bool:
