@@ -187,13 +187,19 @@ async def test_concurrent_offers_leave_exactly_one_stream(services: Services) ->
     try:
         clients = [rig.client(offset=10000 * k) for k in range(5)]
         await asyncio.gather(*(c.start({"pipeline": "gray"}) for c in clients))
-        status = await rig.status()
+
+        async def settled() -> dict | None:
+            # A new offer takes over once it connects: wait until none is pending.
+            status = await rig.status()
+            return status if status["incoming_stream_id"] is None else None
+
+        status = await wait_until(settled, 15, "no offer still connecting")
         winner = next(c for c in clients if c.session_id == status["stream_id"])
         losers = [c for c in clients if c is not winner]
         await wait_until(
-            lambda: (
-                all(c.pc.connectionState in ("closed", "failed") for c in losers)
-                or all(c.sink.frames == 0 for c in losers)
+            # Each was either displaced once connected (closed) or never connected.
+            lambda: all(
+                c.pc.connectionState in ("closed", "failed") or c.sink.frames == 0 for c in losers
             ),
             15,
             "displaced clients closed",
