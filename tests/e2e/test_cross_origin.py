@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.test_page import frames_advance, start_streaming, wait_for
-from tests.helpers import Service, Services
+from tests.e2e.test_page import frames_advance, start_streaming
+from tests.helpers import Service, Services, wait_for
 from tests.skips import require_tool
 from tether.tools.processes import free_port
 
