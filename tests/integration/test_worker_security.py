@@ -138,8 +138,9 @@ def _refused_503(socks: list[socket.socket]) -> int:
     """How many of ``socks`` hold a 503 answer already (peeked: nothing is consumed)."""
     count = 0
     for sock in socks:
+        sock.settimeout(0)  # look, do not wait
         try:
-            head = sock.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            head = sock.recv(16, socket.MSG_PEEK)
         except (BlockingIOError, ConnectionResetError):
             continue
         count += head.startswith(b"HTTP/1.1 503")
