@@ -161,6 +161,37 @@ async def wait_until(
         await asyncio.sleep(every_s)
 
 
+def wait_for(check: Callable[[], T], deadline_s: float, what: str, every_s: float = 0.1) -> T:
+    """Poll ``check`` (from sync code) until it returns something truthy; fail with
+    ``what`` and the last value at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {deadline_s}s waiting for {what} (last: {result!r})"
+            )
+        time.sleep(every_s)
+
+
+async def wait_quiet(
+    read: Callable[[], Any], quiet_s: float, deadline_s: float, what: str, every_s: float = 0.05
+) -> Any:
+    """Wait until ``read()`` has not changed for ``quiet_s`` (what was in flight has
+    landed); fail with ``what`` if it still changes at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    value, since = read(), time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still changing after {deadline_s}s (now {value!r})")
+        await asyncio.sleep(every_s)
+        if (now := read()) != value:
+            value, since = now, time.monotonic()
+    return value
+
+
 async def get_status(studio: Service) -> dict[str, Any]:
     async with httpx.AsyncClient() as http:
         return (await http.get(f"{studio.url}/api/v1/cloud/status", timeout=5)).json()

@@ -16,6 +16,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.skips import require_tool
+
 CHROMIUM = os.environ.get("TETHER_CHROMIUM", "/usr/bin/chromium")
 RESULTS = Path(__file__).resolve().parents[2] / "test-results"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -77,8 +79,7 @@ def check_statuses(statuses: list[Any]) -> None:
 # which must be over before any asyncio test runs.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt)")
+    require_tool(CHROMIUM, "chromium")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser

@@ -9,15 +9,15 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.test_page import frames_advance, start_streaming, wait_for
-from tests.helpers import Service, Services
+from tests.e2e.test_page import frames_advance, start_streaming
+from tests.helpers import Service, Services, wait_for
+from tests.skips import require_tool
 from tether.tools.processes import free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -92,8 +92,7 @@ def _serve() -> tuple[ThreadingHTTPServer, list[dict[str, str]]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt)")
+    require_tool(CHROMIUM, "chromium")
     args = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {REBIND} 127.0.0.1"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import doc_screenshot
-from tests.helpers import Service, Services
+from tests.helpers import Service, Services, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,17 +37,6 @@ SAMPLE_JS = """(id) => {
 
 def sample(page: Page, video: str = "output") -> dict | None:
     return page.evaluate(SAMPLE_JS, video)
-
-
-def wait_for(check, deadline_s: float, what: str, every_s: float = 0.1):
-    deadline = time.monotonic() + deadline_s
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every_s)
-    raise AssertionError(f"timed out after {deadline_s}s waiting for {what} (last: {last!r})")
 
 
 def frames_advance(page: Page, deadline_s: float = 15) -> dict:

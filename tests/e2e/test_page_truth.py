@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import doc_screenshot
-from tests.e2e.test_page import frames_advance, wait_for
-from tests.helpers import Services
+from tests.e2e.test_page import frames_advance
+from tests.helpers import Services, wait_for
 from tests.integration.test_run_exact import failing_plugin_env
 
 pytestmark = pytest.mark.timeout(180)

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import av
@@ -14,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.helpers import wait_for
 from tether.media.frames import moving_pattern
 from tether.tools.processes import free_port, wait_healthy
 
@@ -131,18 +131,12 @@ def test_up_starts_connects_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc, 60)
-        deadline = time.monotonic() + 20
-        while httpx.get(f"{url}/api/v1/cloud/status").json()["state"] != "connected":
-            assert time.monotonic() < deadline, "studio never connected to its worker"
-            time.sleep(0.1)
+        wait_for(lambda: _state(url) == "connected", 20, "the studio connected to its worker")
         workers = _children(proc.pid)
         assert len(workers) == 1, workers
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
-        deadline = time.monotonic() + 10
-        while _alive(workers[0]):
-            assert time.monotonic() < deadline, "worker left running after tether up stopped"
-            time.sleep(0.1)
+        wait_for(lambda: not _alive(workers[0]), 10, "the worker gone after tether up stopped")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -152,13 +146,14 @@ def test_up_starts_connects_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     assert "Traceback" not in output
 
 
+def _state(url: str) -> str:
+    return httpx.get(f"{url}/api/v1/cloud/status").json()["state"]
+
+
 def test_status_shows_the_link(services) -> None:
     worker = services.worker()
     studio = services.studio(worker)
-    deadline = time.monotonic() + 15
-    while httpx.get(f"{studio.url}/api/v1/cloud/status").json()["state"] != "connected":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: _state(studio.url) == "connected", 15, "the studio connected")
     result = tether("status", "--studio", studio.url)
     assert result.returncode == 0, result.stderr
     assert "Tether link: connected" in result.stdout

@@ -15,6 +15,7 @@ import dns.asyncresolver
 import pytest
 
 from tests.helpers import Service, Services, wait_until
+from tests.skips import require_tool
 from tether.studio.fleet import Fleet, WorkerState, parse_worker_specs
 from tether.tools.probe import FrameSink, NumberedSource, WorkerClient
 from tether.tools.processes import free_port
@@ -74,10 +75,7 @@ class Dns:
 
 @pytest.fixture
 def dnsmasq(tmp_path: Path) -> Iterator[Dns]:
-    if shutil.which("dnsmasq") is None:
-        if os.environ.get("CI"):
-            pytest.fail("dnsmasq is missing: .ci/run installs Debian's dnsmasq-base")
-        pytest.skip("dnsmasq is not installed (apt-get install dnsmasq-base)")
+    require_tool("dnsmasq", "dnsmasq-base")
     server = Dns(tmp_path)
     yield server
     server.close()

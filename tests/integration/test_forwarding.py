@@ -174,6 +174,8 @@ async def test_forwards_encoded_both_ways_and_feedback_crosses(services: Service
             put(frame)
 
         studio.processed.put = watch  # type: ignore[method-assign]
+        # Not a wait on a condition: requests are rate-limited to one per interval, and
+        # the one under test must not fall inside the last one's.
         await asyncio.sleep(timing.KEYFRAME_REQUEST_INTERVAL_S)
         client_receiver = next(t.receiver for t in r.client.pc.getTransceivers())
         await request_keyframe(client_receiver)

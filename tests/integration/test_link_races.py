@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
 
-from tests.helpers import Service, Services, sockets_to, wait_until
+from tests.helpers import Service, Services, sockets_to, wait_quiet, wait_until
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(150)
@@ -80,6 +80,10 @@ async def _rtt(rig: Rig) -> float | None:
     return (await rig.status())["stats"]["heartbeat_rtt_ms"]
 
 
+async def _not_streaming(rig: Rig) -> bool:
+    return not (await rig.status())["streaming"]
+
+
 def _gray(rgb: np.ndarray | None) -> bool:
     if rgb is None:
         return False
@@ -97,7 +101,9 @@ async def test_parameters_posted_while_offering_are_applied_at_their_version(
             for i in range(count):
                 r = await rig.http.post("/api/v1/parameters", json={"prompt": f"{prefix}{i}"})
                 assert r.status_code == 200, r.text
-                await asyncio.sleep(0.05)  # spread over the time the worker media is built
+                # Not a wait: the posts are paced to land across the time the worker's
+                # media is built, which is the race under test.
+                await asyncio.sleep(0.05)
 
         # The offer answers at once; the worker media is built after it, while these
         # posts land. Then nothing more is posted: the last one must not be lost.
@@ -214,9 +220,9 @@ async def test_concurrent_offers_leave_exactly_one_stream(services: Services) ->
         recent = [fid for _, fid in winner.sink.history[-15:]]
         assert all(offset <= fid < offset + 10000 for fid in recent), recent
         assert (await rig.http.post("/api/v1/webrtc/stop")).status_code == 200
-        # Absence can only be watched for a while: frames in flight land, then none.
-        await asyncio.sleep(1.0)
-        mark = winner.sink.frames
+        await wait_until(lambda: _not_streaming(rig), 10, "the studio let the stream go")
+        mark = await wait_quiet(lambda: winner.sink.frames, 0.3, 10, "frames in flight landing")
+        # Absence can only be watched for a while: this second is the check itself.
         await asyncio.sleep(1.0)
         assert winner.sink.frames == mark
     finally:

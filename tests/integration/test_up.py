@@ -7,27 +7,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.helpers import wait_for
 from tests.integration.test_cli import _children, tether
 from tests.integration.test_run_exact import failing_plugin_env
 from tether.tools.processes import free_port, wait_healthy
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_for(check, deadline_s: float, what: str):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
 
 
 def state(url: str) -> str:

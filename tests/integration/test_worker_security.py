@@ -134,6 +134,19 @@ def _slow_sockets(port: int, count: int) -> list[socket.socket]:
     return socks
 
 
+def _refused_503(socks: list[socket.socket]) -> int:
+    """How many of ``socks`` hold a 503 answer already (peeked: nothing is consumed)."""
+    count = 0
+    for sock in socks:
+        sock.settimeout(0)  # look, do not wait
+        try:
+            head = sock.recv(16, socket.MSG_PEEK)
+        except (BlockingIOError, ConnectionResetError):
+            continue
+        count += head.startswith(b"HTTP/1.1 503")
+    return count
+
+
 def _answer(sock: socket.socket, wait_s: float = 5.0) -> bytes:
     sock.settimeout(wait_s)
     try:
@@ -195,10 +208,11 @@ async def test_fd_limit_raised_and_surplus_sockets_get_503(
     services.started.append(worker)
     socks = await asyncio.to_thread(_slow_sockets, worker.port, 300)
     try:
-        await asyncio.sleep(1.0)  # refusals are written at accept: all in by now
-        answers = [_answer(s, 0) for s in socks]
-        refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
-        assert len(refused) >= 100, len(refused)  # the cap is 256 - reserve - backlog
+        # Refusals are written at accept; the cap is 256 - reserve - backlog.
+        refused = await wait_until(
+            lambda: (n := _refused_503(socks)) >= 100 and n, 10, "100 sockets refused with 503"
+        )
+        assert refused >= 100
         assert worker.proc.poll() is None
         assert "Too many open files" not in worker.output()
     finally:
@@ -250,6 +264,8 @@ async def test_no_secret_in_any_log_at_debug_level(services: Services, tmp_path:
         await http.get(f"{studio_debug.url}/?token=studio-secret-abc")
         await http.get(f"{studio_debug.url}/?token=wrong-studio-guess")
         await http.get(f"{worker.url}/api/v1/sessions", headers={"Authorization": "Bearer nope1"})
+    # The worker logs "> EOF" last for each socket it has finished with (debug level).
+    ended = worker.output().count("> EOF")
     for url in (f"ws://127.0.0.1:{port}/ws?token={TOKEN}", f"ws://127.0.0.1:{port}/ws"):
         for headers in ({}, {"Authorization": "Bearer wrong-guess-123"}, AUTH):
             try:
@@ -257,7 +273,9 @@ async def test_no_secret_in_any_log_at_debug_level(services: Services, tmp_path:
                     await ws.recv()
             except ConnectionClosed:
                 pass
-    await asyncio.sleep(0.5)
+    await wait_until(
+        lambda: worker.output().count("> EOF") >= ended + 6, 10, "the six sockets' ends logged"
+    )
     logs = worker.output() + studio.output() + studio_debug.output()
     assert "Bearer" in logs or "Authorization" in logs or "token" in logs  # logging was on
     for secret in (TOKEN, "studio-secret-abc", "wrong-studio-guess", "wrong-guess-123", "nope1"):

@@ -1,5 +1,6 @@
 """The network lab fixture. Building it needs root (namespaces, iptables, tc): without
-root and outside CI these tests skip; in CI (CI=true) a lab that cannot be built fails."""
+root a lab test fails, unless skipping the lab was asked for (--skip-net or
+TETHER_SKIP_NET=1); a missing tool fails it too, unless TETHER_SKIP_MISSING=1."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ from pathlib import Path
 import pytest
 
 from tests.net.lab import Lab
+from tests.skips import NET, asked_in, require_tool, skip_because
 
 
 @pytest.fixture
 def lab(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
-    if os.geteuid() != 0 and os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
-        pytest.skip("the network lab needs root (namespaces, iptables, tc)")
+    if NET in asked_in(request.config):
+        skip_because(NET, "the network lab: skipping it was asked for")
+    if os.geteuid() != 0:
+        skip_because(NET, "the network lab needs root (namespaces, iptables, tc)")
+    for command, package in (("ip", "iproute2"), ("tc", "iproute2"), ("iptables", "iptables")):
+        require_tool(command, package)
     with Lab(tmp_path) as built:
         yield built
         failed = getattr(request.node, "rep_call", None)

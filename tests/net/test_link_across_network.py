@@ -10,6 +10,7 @@ import pytest
 
 from tests.net.lab import Lab
 from tests.net.rig import LabStream
+from tether import timing
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -23,13 +24,24 @@ async def post_for(rig: LabStream, seconds: float) -> list[str]:
         state = (await rig.status())["state"]
         if not states or states[-1] != state:
             states.append(state)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # not a wait: the pace of the updates under test
     return states
 
 
 async def _quality_is(rig: LabStream, level: str) -> bool:
     quality = (await rig.status())["quality"]
     return quality is not None and quality["level"] == level
+
+
+async def _settled(rig: LabStream) -> bool:
+    """The last recovery is older than the supervisor's relapse window: a loss now is
+    a new outage episode, not a relapse of the last one. And the quality measures
+    have left the recovery behind (good again)."""
+    status = await rig.status()
+    recoveries = [e["at"] for e in status["events"] if e.get("to") == "connected"]
+    quiet = not recoveries or time.time() - recoveries[-1] > timing.STABLE_S
+    quality = status["quality"]
+    return quiet and quality is not None and quality["level"] == "good"
 
 
 async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
@@ -49,7 +61,7 @@ async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
         assert await rig.worker_seq() == rig.seq  # updates made during the outage applied
 
         # The worker's address changes: the studio finds it again by name.
-        await asyncio.sleep(6)  # a new episode, not a relapse of the last one
+        await rig.wait(lambda: _settled(rig), 20, "the recovery settled", every_s=0.1)
         lab.move_worker("198.18.2.3")
         moved = time.monotonic()
         await rig.post_parameters()
@@ -59,9 +71,10 @@ async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
         assert await rig.worker_seq() == rig.seq
 
         # 150 ms each way is slow, not lost: the link stays connected, frames flow.
-        await asyncio.sleep(6)
+        await rig.wait(lambda: _settled(rig), 20, "the move settled", every_s=0.1)
         lab.delay(150)
-        await asyncio.sleep(1)
+        delayed = time.monotonic()
+        await rig.wait(lambda: _delay_shows(rig, delayed), 10, "frames through the delay")
         start = time.monotonic()
         states = await post_for(rig, 6.0)
         assert states == ["connected"], states
@@ -87,7 +100,8 @@ async def test_congestion_and_a_dead_signaling_socket_are_not_outages(lab: Lab) 
         # fit; frames keep coming and the link never reconnects.
         before = (await rig.status())["stats"]
         lab.cap(250)
-        await asyncio.sleep(3)
+        capped = time.monotonic()
+        await rig.wait(lambda: _shrunk_since(rig, capped), 15, "the picture shrunk to the cap")
         start = time.monotonic()
         states = await post_for(rig, 12.0)
         assert states == ["connected"], states
@@ -143,6 +157,15 @@ async def test_a_150_kbit_path_settles_into_moving_video(lab: Lab) -> None:
         lab.cap(None)
         await rig.wait(rig.synced, 10, "parameters acknowledged after the cap")
         assert await rig.worker_seq() == rig.seq
+
+
+def _delay_shows(rig: LabStream, since: float) -> bool:
+    """A frame sent after ``since`` came back through the delay (2 x 150 ms at least)."""
+    return any(latency > 0.3 for latency in rig.latencies_between(since, time.monotonic()))
+
+
+def _shrunk_since(rig: LabStream, since: float) -> bool:
+    return any(t >= since and width < rig.size for t, width in rig.sink.widths)
 
 
 async def _signaling_down(rig: LabStream) -> bool:

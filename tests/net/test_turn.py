@@ -10,11 +10,13 @@ import pytest
 
 from tests.net.lab import ROUTER_W, Lab
 from tests.net.rig import LabStream
+from tests.skips import require_tool
 
 pytestmark = pytest.mark.timeout(120)
 
 
 async def test_media_flows_only_through_turn(lab: Lab) -> None:
+    require_tool("turnserver", "coturn")
     secret = "lab-turn-secret"
     turn = lab.turn_server(secret)
     lab.block_forwarded_udp()
