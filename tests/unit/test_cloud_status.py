@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from tether.config import Fallback
 from tether.studio.cloud_status import CloudStatus, StudioSide, build_status, status_schema
 from tether.studio.fleet import WorkerInfo, WorkerState
-from tether.studio.link import LinkEvent, LinkState, LinkStatus
+from tether.studio.link import LinkEvent, LinkState, LinkStatus, Recovery
 from tether.studio.link.events import EVENT_KINDS
 from tether.studio.link.quality import Factor, Level, Quality
 
@@ -44,6 +44,7 @@ def reference(link: LinkStatus, side: StudioSide, quality: Quality | None) -> di
         "reconnect_tries": link.tries,
         "next_retry_in_s": _round(link.next_retry_in_s),
         "failed_probing": link.probing,
+        "recovery": link.recovery.value if link.recovery else None,
         "params_version": link.params_version,
         "params_acked_version": link.params_acked_version,
         "params_error": link.params_error,
@@ -121,6 +122,7 @@ links = st.builds(
     tries=counts,
     next_retry_in_s=some_float,
     probing=st.booleans(),
+    recovery=st.none() | st.sampled_from(Recovery),
     last_outage_s=some_float,
     outage_for_s=some_float,
     recent_outages_s=st.lists(floats, max_size=4).map(tuple),

@@ -69,6 +69,7 @@ def render(status: CloudStatus) -> Table:
         ("stage", status.connect_stage or "-"),
         ("reconnect attempt", str(status.reconnect_attempt or "-")),
         ("next retry in", _seconds(status.next_retry_in_s)),
+        ("recovering", status.recovery or "-"),
         ("parameters", f"v{status.params_version} (worker has v{status.params_acked_version})"),
         ("parameters rejected", status.params_error or "-"),
         ("pipeline error", status.pipeline_error or "-"),
@@ -91,6 +92,8 @@ def one_line(status: CloudStatus) -> str:
     parts.append(f"media={'up' if status.webrtc_connected else 'down'}")
     if status.reconnect_attempt:
         parts.append(f"attempt={status.reconnect_attempt}")
+    if status.recovery:
+        parts.append(f"recovering={status.recovery}")
     parts.append(f"params=v{status.params_version}/v{status.params_acked_version}")
     for key, value in (
         ("error", status.error),

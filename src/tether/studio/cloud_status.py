@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from tether.config import Fallback
 from tether.studio.fleet import WorkerState
-from tether.studio.link import LinkEvent, LinkState, LinkStatus
+from tether.studio.link import LinkEvent, LinkState, LinkStatus, Recovery
 from tether.studio.link.quality import Factor, Quality
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -111,6 +111,7 @@ class CloudStatus(_Frozen):
     reconnect_tries: int
     next_retry_in_s: float | None
     failed_probing: bool
+    recovery: Recovery | None  # reopen, handover or move: under way beside the schedule
     params_version: int
     params_acked_version: int
     params_error: str | None
@@ -170,6 +171,7 @@ def build_status(link: LinkStatus, side: StudioSide, quality: Quality | None) ->
         reconnect_tries=link.tries,
         next_retry_in_s=_round(link.next_retry_in_s),
         failed_probing=link.probing,
+        recovery=link.recovery,
         last_outage_s=_round(link.last_outage_s),
         outage_for_s=_round(link.outage_for_s),
         recent_outages_s=tuple(round(o, 3) for o in link.recent_outages_s),
