@@ -97,7 +97,7 @@ class LinkModel(RuleBasedStateMachine):
 
     @rule(count=st.integers(1, 3), pipeline=st.sampled_from(["gray", "passthrough"]))
     def start_streams(self, count: int, pipeline: str) -> None:
-        """One offer, or several at once: the last one accepted wins."""
+        """One offer, or several at once: the last one to connect wins."""
         clients = [self.new_client() for _ in range(count)]
         type(self).streams_started += 1
 
@@ -105,7 +105,13 @@ class LinkModel(RuleBasedStateMachine):
             await asyncio.gather(*(c.start({"pipeline": pipeline}) for c in clients))
 
         self.run(go())
-        stream_id = self.run(self.status())["stream_id"]
+
+        async def settled() -> dict[str, Any] | None:
+            # A new offer takes over once it connects: the last to connect wins.
+            status = await self.status()
+            return status if status["incoming_stream_id"] is None else None
+
+        stream_id = self.run(wait_until(settled, 15, "no offer still connecting"))["stream_id"]
         winner = next(c for c in clients if c.session_id == stream_id)
         old = [self.current] if self.current else []
         self.displaced += old + [c for c in clients if c is not winner]
