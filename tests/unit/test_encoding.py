@@ -95,3 +95,16 @@ def test_the_fitted_encoder_shrinks_and_skips_real_frames() -> None:
         assert sizes == {(256, 256)}
         assert empty == 0
         assert encoder.target_bitrate == 127_500
+
+
+def test_a_source_faster_than_a_camera_never_loses_a_frame() -> None:
+    """`tether run` sends the next frame once the last is back (150+ a second): a
+    skipped frame would stall it for good, so such a rate is fitted as 60 fps."""
+    clock = VirtualClock()
+    policy = EncodingPolicy(200_000, clock)
+    shapes = []
+    for i in range(600):
+        clock._now += 1 / 200
+        shapes.append(policy.shape(256, 192, i / 200))
+    assert all(s.send for s in shapes) and policy.skipped == 0
+    assert policy.fps() == 60.0

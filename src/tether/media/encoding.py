@@ -31,6 +31,11 @@ MIN_WIDTH = 160
 DECREASE_STEP = 0.9
 # A higher one must be this far above, and asked for this long, before it applies.
 INCREASE_STEP = 1.15
+# The fastest frame rate the picture is fitted for. A source that offers frames faster
+# than a camera does (`tether run` sends the next frame as soon as the last is back:
+# 150+ a second) is not a lasting rate to budget for, and skipping one of its frames
+# would stall it for good: it waits for that frame's result.
+MAX_FITTED_FPS = 60.0
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,12 @@ class EncodingPolicy:
             self.applied, self._applied_at = bitrate, now
 
     def fps(self) -> float:
-        """The frame rate offered, from the frames' own times (30 until known)."""
+        """The frame rate offered, from the frames' own times (30 until known; at most
+        ``MAX_FITTED_FPS``)."""
         if len(self._frames) < 2:
             return 30.0
-        return (len(self._frames) - 1) / max(self._frames[-1] - self._frames[0], 1e-3)
+        rate = (len(self._frames) - 1) / max(self._frames[-1] - self._frames[0], 1e-3)
+        return min(rate, MAX_FITTED_FPS)
 
     def shape(self, width: int, height: int, media_time: float) -> Shape:
         """Call once per frame the track offers, in order; ``media_time``: the frame's
