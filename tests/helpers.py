@@ -214,3 +214,30 @@ def sockets_to(port: int) -> int:
             if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
                 count += 1
     return count
+
+
+def aiortc_globals() -> tuple:
+    """Everything the aiortc adapter may set, read straight from aiortc and aioice."""
+    import aioice.ice
+    import aiortc.codecs.vpx as vpx
+    from aiortc import rtcrtpreceiver, rtcrtpsender
+
+    return (
+        rtcrtpreceiver.JitterBuffer,
+        rtcrtpreceiver.NackGenerator,
+        rtcrtpsender.get_encoder,
+        vpx.MIN_BITRATE,
+        vpx.DEFAULT_BITRATE,
+        aioice.ice.get_host_addresses,
+    )
+
+
+async def real_offer() -> tuple[Any, str]:
+    """A real aiortc offer with one video section, and the peer that made it (the
+    caller closes it)."""
+    from aiortc import RTCPeerConnection
+
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="sendrecv")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tests.helpers import wait_until
+from tests.helpers import aiortc_globals, wait_until
 from tether.config import StudioSettings, WorkerSettings
 from tether.rtc.adapter import MediaAdapter, active
 from tether.rtc.eager_release import EagerJitterBuffer, PacedNackGenerator
@@ -29,17 +29,6 @@ from tether.tools.processes import free_port
 from tether.worker.app import create_worker_app
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def aiortc_globals() -> tuple:
-    return (
-        receiver.JitterBuffer,
-        receiver.NackGenerator,
-        sender.get_encoder,
-        vpx.MIN_BITRATE,
-        vpx.DEFAULT_BITRATE,
-        aioice.ice.get_host_addresses,
-    )
 
 
 @asynccontextmanager

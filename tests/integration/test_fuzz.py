@@ -11,14 +11,13 @@ import time
 
 import pytest
 import schemathesis
-from aiortc import RTCPeerConnection
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import Service, Services, wait_until
+from tests.helpers import Service, Services, real_offer, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -117,14 +116,10 @@ def _broken_offers(sdp: str) -> st.SearchStrategy[str]:
     return dropped | repeated | odd.map(lambda alg: sdp.replace("sha-256", alg, 1))
 
 
-async def _real_offer_sdp() -> str:
-    pc = RTCPeerConnection()
-    try:
-        pc.addTransceiver("video", direction="sendrecv")
-        await pc.setLocalDescription(await pc.createOffer())
-        return pc.localDescription.sdp
-    finally:
-        await pc.close()
+async def _offer_sdp() -> str:
+    pc, sdp = await real_offer()
+    await pc.close()
+    return sdp
 
 
 async def test_signaling_socket_fuzz(services: Services) -> None:
@@ -136,7 +131,7 @@ async def test_signaling_socket_fuzz(services: Services) -> None:
         {
             "type": st.just("offer"),
             "request_id": st.text(max_size=10),
-            "sdp": _broken_offers(await _real_offer_sdp()),
+            "sdp": _broken_offers(await _offer_sdp()),
         }
     ).map(json.dumps)
 

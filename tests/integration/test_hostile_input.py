@@ -14,17 +14,10 @@ import pytest
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from tests.helpers import Services, get_status, wait_until
+from tests.helpers import Services, get_status, real_offer, wait_until
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def _real_offer() -> tuple[RTCPeerConnection, str]:
-    pc = RTCPeerConnection()
-    pc.addTransceiver("video", direction="sendrecv")
-    await pc.setLocalDescription(await pc.createOffer())
-    return pc, pc.localDescription.sdp
 
 
 def _longest_gap_s(sink: FrameSink, since: float) -> float:
@@ -78,7 +71,7 @@ async def test_a_broken_offer_never_touches_the_live_stream(services: Services) 
         stream_id = (await get_status(studio))["stream_id"]
         since = time.monotonic()
         async with httpx.AsyncClient(base_url=studio.url, timeout=10) as http:
-            pc, sdp = await _real_offer()
+            pc, sdp = await real_offer()
             attackers.append(pc)
             for name, (broken, needle) in _broken_offers(sdp).items():
                 r = await http.post("/api/v1/webrtc/offer", json={"sdp": broken, "type": "offer"})
@@ -87,7 +80,7 @@ async def test_a_broken_offer_never_touches_the_live_stream(services: Services) 
                 assert needle in message and "Error" not in message, (name, message)
             # Passes every check, but its fingerprint is another certificate's: DTLS
             # fails, so it must never take over (make before break).
-            pc2, sdp2 = await _real_offer()
+            pc2, sdp2 = await real_offer()
             attackers.append(pc2)
             other = re.search(r"^a=fingerprint:.*$", sdp, flags=re.M)
             assert other is not None
@@ -215,7 +208,7 @@ async def test_the_worker_refuses_a_broken_offer_in_words(services: Services) ->
     from websockets.asyncio.client import connect
 
     worker = services.worker(token="s3cret")
-    pc, sdp = await _real_offer()
+    pc, sdp = await real_offer()
     await pc.close()
     headers = {"Authorization": "Bearer s3cret"}
     async with connect(f"ws://127.0.0.1:{worker.port}/ws", additional_headers=headers) as ws:

@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from tests.helpers import aiortc_globals
 from tether.config import StudioSettings, WorkerSettings
 from tether.rtc.adapter import MediaAdapter, active
 from tether.rtc.eager_release import EagerJitterBuffer, PacedNackGenerator
@@ -28,18 +29,6 @@ from tether.studio.app import create_studio_app, studio_media
 from tether.worker.app import create_worker_app
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def aiortc_globals() -> tuple:
-    """Everything the adapter may set."""
-    return (
-        receiver.JitterBuffer,
-        receiver.NackGenerator,
-        sender.get_encoder,
-        vpx.MIN_BITRATE,
-        vpx.DEFAULT_BITRATE,
-        aioice.ice.get_host_addresses,
-    )
 
 
 def assert_tethers(floor: int = BITRATE_FLOOR_BPS) -> None:

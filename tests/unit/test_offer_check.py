@@ -6,20 +6,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from aiortc import RTCPeerConnection
 
+from tests.helpers import real_offer
 from tether.media.sdp_check import BadOffer, check_offer_sdp
 
 
 @pytest.fixture
 async def offer() -> str:
-    pc = RTCPeerConnection()
-    try:
-        pc.addTransceiver("video", direction="sendrecv")
-        await pc.setLocalDescription(await pc.createOffer())
-        return pc.localDescription.sdp
-    finally:
-        await pc.close()
+    pc, sdp = await real_offer()
+    await pc.close()
+    return sdp
 
 
 def _video_section(sdp: str) -> str:
