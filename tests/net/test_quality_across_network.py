@@ -91,7 +91,9 @@ async def test_a_250_kbit_path_is_poor_for_bandwidth_while_connected(lab: Lab) -
             return (await rig.status())["stats"]["bandwidth_kbps"]
 
         bandwidth = await wait_until(bandwidth_kbps, 5, "a bandwidth measured")
-        assert 60 < bandwidth < 260, bandwidth
+        # About the cap: tbf's 8 kB burst lets one window's measure run past it a little
+        # (276.7 seen), far from what an unlimited path measures.
+        assert 60 < bandwidth < 1.2 * 250, bandwidth
         settled, states, levels = time.monotonic(), [], []
         while time.monotonic() - settled < 5:
             status = await rig.status()
