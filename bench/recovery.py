@@ -85,7 +85,8 @@ class Rig:
         self.sink = FrameSink(source=self.source, keep_rgb=False)
         self.client = StudioClient(self.studio_url, self.source, self.sink)
         await wait_for(self.is_connected, 15)
-        await self.client.start({"pipeline": "passthrough"})
+        # tint at strength 0 is the picture as it was, with a parameter to update
+        await self.client.start({"pipeline": "tint", "strength": 0.0})
 
     async def status(self) -> dict[str, Any]:
         return (await self.http.get("/api/v1/cloud/status")).json()
@@ -140,14 +141,15 @@ def outage(sink: FrameSink, t0: float) -> dict[str, float]:
 
 async def one_run(rig: Rig, fault: str) -> dict[str, Any]:
     await asyncio.sleep(STABLE_S)
-    seq = 0
+    seq = refused = 0
     stop_updates = asyncio.Event()
 
     async def updater() -> None:
-        nonlocal seq
+        nonlocal seq, refused
         while not stop_updates.is_set():
             seq += 1
-            await rig.http.post("/api/v1/parameters", json={"seq": seq})
+            reply = await rig.http.post("/api/v1/parameters", json={"prompt": f"seq {seq}"})
+            refused += reply.status_code != 200  # a refused update would count as lost
             await asyncio.sleep(0.1)
 
     updates = asyncio.create_task(updater())
@@ -192,7 +194,8 @@ async def one_run(rig: Rig, fault: str) -> dict[str, Any]:
             )
         ).json()["sessions"]
     active = [s for s in sessions if s["state"] == "active"]
-    worker_seq = active[0]["parameters"].get("seq", 0) if active else 0
+    prompt = active[0]["parameters"].get("prompt", "seq 0") if active else "seq 0"
+    worker_seq = int(prompt.split()[-1])
     gaps = outage(rig.sink, t0)
     first_frame_at = t0 + gaps["drop_to_first_frame_s"]
     return {
@@ -200,6 +203,7 @@ async def one_run(rig: Rig, fault: str) -> dict[str, Any]:
         **gaps,
         "path_back_to_first_frame_s": max(0.0, first_frame_at - path_back),
         "params_lost": seq - worker_seq,
+        "params_refused": refused,
         "recovered": bool(back),
     }
 
@@ -245,6 +249,7 @@ async def main() -> None:
                     "drop_to_first_frame_s",
                     "path_back_to_first_frame_s",
                     "params_lost",
+                    "params_refused",
                 )
             }
             line[mode]["recovered"] = sum(r["recovered"] for r in runs)
