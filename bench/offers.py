@@ -90,7 +90,7 @@ def broken(sdp: str) -> list[str]:
     ]
 
 
-async def attack(url: str, until: float, answers: dict[str, int]) -> None:
+async def attack(url: str, until: float, answers: dict[str, dict[str, int]]) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         while time.monotonic() < until:
             donor, donor_sdp = await real_offer()
@@ -99,10 +99,13 @@ async def attack(url: str, until: float, answers: dict[str, int]) -> None:
                 fingerprint = re.search(r"^a=fingerprint:.*$", donor_sdp, flags=re.M)
                 assert fingerprint is not None
                 forged = re.sub(r"^a=fingerprint:.*$", fingerprint.group(0), sdp, flags=re.M)
-                for body in [*broken(sdp), forged]:
+                kinds = ["no fingerprint", "md5", "no ICE password", "8 video sections"]
+                for kind, body in zip([*kinds, "forged"], [*broken(sdp), forged], strict=True):
                     r = await http.post("/api/v1/webrtc/offer", json={"sdp": body, "type": "offer"})
-                    answers[str(r.status_code)] = answers.get(str(r.status_code), 0) + 1
-                    if r.status_code == 200:  # let it try DTLS, as a real client would
+                    codes = answers.setdefault(kind, {})
+                    codes[str(r.status_code)] = codes.get(str(r.status_code), 0) + 1
+                    if r.status_code == 200 and forger.signalingState == "have-local-offer":
+                        # let it try DTLS, as a real client would
                         answer = RTCSessionDescription(r.json()["sdp"], "answer")
                         await forger.setRemoteDescription(answer)
                 await asyncio.sleep(0.5)
@@ -146,7 +149,7 @@ async def stream_case(servers: str | None, seconds: float) -> dict[str, Any]:
         t0 = time.monotonic()
         await asyncio.sleep(seconds)  # the victim alone: the measure itself
         t1 = time.monotonic()
-        answers: dict[str, int] = {}
+        answers: dict[str, dict[str, int]] = {}
         await attack(url, t1 + seconds, answers)
         t2 = time.monotonic()
         async with httpx.AsyncClient(base_url=url) as http:
