@@ -28,6 +28,7 @@ from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
 from tether.rtc.measures import on_frame_sent, receiver_of
 from tether.tasks import TaskOwner
 from tether.timing import PIPELINE_ERROR_REPORT_S
+from tether.worker.loading import PipelineLoading
 from tether.worker.processed_track import ProcessedTrack
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class MediaSession:
         self._pipelines = pipelines
         self._pipeline, self._params = resolve(pipelines, {})
         self._executor = executor
+        # Loading, ready or failing: told to the studio on the parameters channel.
+        self.loading = PipelineLoading(self._send_message)
         self._tasks = TaskOwner(f"session-{self.id}")
         self.pc: RTCPeerConnection | None = None
         # Told when the peer connection ends and the session goes warm (by the Worker).
@@ -110,11 +113,15 @@ class MediaSession:
         pipeline, params = self._pipeline, self._params
         if getattr(pipeline, "is_identity", False):
             # Nothing to compute: no thread hop, no RGB round trip.
+            self.loading.ready(pipeline.name)
             self.frames_out += 1
             return frame
         loop = asyncio.get_running_loop()
+        # Never on the event loop: a model that loads or runs for seconds must leave the
+        # heartbeat answering.
+        work = loop.run_in_executor(self._executor, _run, pipeline, params, frame)
         try:
-            out = await loop.run_in_executor(self._executor, _run, pipeline, params, frame)
+            out = await self.loading.call(pipeline.name, work)
         except Exception as exc:  # a pipeline bug must not stop the stream
             self._failed(f"{pipeline.name}: {type(exc).__name__}: {exc}")
             out = frame  # the raw frame, and the client is told it is unprocessed
@@ -147,10 +154,13 @@ class MediaSession:
             self._report()
 
     def _report(self) -> None:
+        self._send_message(
+            protocol.PipelineError(count=self.pipeline_errors, message=self.pipeline_error)
+        )
+
+    def _send_message(self, message: BaseModel) -> None:
         if self._send is not None:
-            self._send(
-                protocol.PipelineError(count=self.pipeline_errors, message=self.pipeline_error)
-            )
+            self._send(message)
 
     def attach(self, pc: RTCPeerConnection) -> None:
         """Bind a new peer connection's events to this session, before the offer is set.
@@ -204,6 +214,8 @@ class MediaSession:
         @channel.on("open")
         def on_open() -> None:
             send(protocol.ParametersAck(version=self.version))
+            if self.loading.current is not None:  # a resumed session: where its pipeline is
+                send(self.loading.current)
             if self.pipeline_error is not None:  # a resumed session that is still failing
                 self._report()
 
@@ -264,6 +276,7 @@ class MediaSession:
             "frames_out": self.frames_out,
             "pipeline_errors": self.pipeline_errors,
             "pipeline_error": self.pipeline_error,
+            "pipeline_state": self.loading.current.state if self.loading.current else None,
             "resumes": self.resumes,
             "created_at": self.created_at,
         }
