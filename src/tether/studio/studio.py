@@ -189,6 +189,8 @@ class Studio:
             pixels=self._picture.see(self.stream, size),
             latency_ms=link.media_latency_ms,
             worker_ms=link.worker_ms,
+            pipeline_loading=link.pipeline_state is not None
+            and link.pipeline_state.state == "loading",
         )
         return self.quality.update(sample)
 

@@ -127,6 +127,7 @@ class WorkerLink:
             media_latency_ms=measured.latency_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
             worker_ms=measured.worker_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
             recovery=sup.recovery,
+            pipeline_state=peer.pipeline_state() if peer else None,
         )
 
     def output_live(self) -> bool:

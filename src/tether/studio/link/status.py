@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tether.protocol import PipelineState
 from tether.studio.link.events import LinkEvent, LinkState, Recovery
 
 
@@ -47,6 +48,8 @@ class LinkStatus:
     # The recovery under way beside the schedule (a socket reopen, a drain handover, a
     # move to another worker); None: none.
     recovery: Recovery | None = None
+    # The worker's pipeline: loading (a model, its time so far), ready or failing.
+    pipeline_state: PipelineState | None = None
 
     @property
     def connecting(self) -> bool:
