@@ -136,3 +136,70 @@ async def test_a_session_says_its_pipeline_loads_while_the_loop_stays_free() -> 
         await session.process(frame)
         assert sent[-1].state == "ready" and sent[-1].pipeline == "passthrough"
         await session.close()
+
+
+class Declared:
+    """Declares its load step, and says what it is doing meanwhile."""
+
+    name = "declared"
+    params_model = NoParams
+
+    def __init__(self, load_s: float, fails: bool = False) -> None:
+        self.load_s, self.fails = load_s, fails
+        self.loads = 0
+        self.load_stage: str | None = None
+
+    def load(self) -> None:
+        self.loads += 1
+        self.load_stage = "warming up"
+        time.sleep(self.load_s)
+        if self.fails:
+            raise OSError("weights not found")
+
+    def process(self, frame: np.ndarray, params: NoParams) -> np.ndarray:
+        assert self.loads == 1
+        return frame
+
+
+async def test_a_declared_load_runs_once_per_worker_process_with_its_stage() -> None:
+    from tether.worker.runner import PipelineRunner
+
+    declared = Declared(0.8)
+    pipelines = {**load_pipelines(), "declared": declared}
+    frame = av.VideoFrame(32, 32, "yuv420p")
+    with ThreadPoolExecutor(2) as executor:
+        runner = PipelineRunner(executor)  # the worker's: shared by its sessions
+        first, second = (MediaSession(pipelines, executor, runner) for _ in range(2))
+        sent: dict[MediaSession, list[Any]] = {first: [], second: []}
+        for session in (first, second):
+            session._send = sent[session].append
+            session.apply({"pipeline": "declared"}, 1)
+        both = await asyncio.gather(first.process(frame), second.process(frame))
+        assert both == [frame, frame] and declared.loads == 1
+        for session in (first, second):  # each session says its pipeline loads
+            states = [(m.state, m.stage) for m in sent[session]]
+            assert states == [("loading", "warming up"), ("ready", None)], states
+        # A later session (a reconnect, another stream) finds it loaded.
+        third = MediaSession(pipelines, executor, runner)
+        third._send = (later := []).append
+        third.apply({"pipeline": "declared"}, 1)
+        assert await third.process(frame) is frame
+        assert [(m.state, m.elapsed_s) for m in later] == [("ready", None)]
+        assert declared.loads == 1
+        for session in (first, second, third):
+            await session.close()
+
+
+async def test_a_load_that_fails_is_the_pipelines_error() -> None:
+    pipelines = {**load_pipelines(), "declared": Declared(0.0, fails=True)}
+    frame = av.VideoFrame(32, 32, "yuv420p")
+    with ThreadPoolExecutor(1) as executor:
+        session = MediaSession(pipelines, executor)
+        session._send = (sent := []).append
+        session.apply({"pipeline": "declared"}, 1)
+        for _ in range(3):
+            assert await session.process(frame) is frame  # unprocessed, and said so
+        assert [m.state for m in sent if m.type == "pipeline_state"] == ["error"]
+        assert "weights not found" in (session.pipeline_error or "")
+        assert session.pipeline_errors == 3
+        await session.close()

@@ -44,12 +44,15 @@ class PipelineLoading:
     def loading(self) -> bool:
         return self.current is not None and self.current.state == "loading"
 
-    async def call(self, name: str, work: Awaitable[T]) -> T:
+    async def call(
+        self, name: str, work: Awaitable[T], stage: Callable[[], str | None] | None = None
+    ) -> T:
         """The result of ``work``, a call of pipeline ``name``; a first call that takes
-        long is reported as loading, an exception as an error (and raised on)."""
+        long is reported as loading (at ``stage()``, else its first frame), an exception
+        as an error (and raised on)."""
         task = asyncio.ensure_future(work)
         try:
-            took = None if name in self._loaded else await self._watch(name, task)
+            took = None if name in self._loaded else await self._watch(name, task, stage)
             result = await task
         except Exception:
             self._set(protocol.PipelineState(state="error", pipeline=name))
@@ -66,7 +69,9 @@ class PipelineLoading:
         if current is None or current.state != "ready" or current.pipeline != name:
             self._set(protocol.PipelineState(state="ready", pipeline=name, elapsed_s=took_s))
 
-    async def _watch(self, name: str, task: asyncio.Future[T]) -> float | None:
+    async def _watch(
+        self, name: str, task: asyncio.Future[T], stage: Callable[[], str | None] | None
+    ) -> float | None:
         """Wait for ``task``, saying ``loading`` while it takes long; how long it took,
         if it loaded (None: it was quick)."""
         started = self._clock.now()
@@ -74,9 +79,10 @@ class PipelineLoading:
         while not await self._done_within(task, wait):
             loaded, wait = True, self._every_s
             elapsed = round(self._clock.now() - started, 1)
+            doing = (stage() if stage is not None else None) or FIRST_FRAME
             self._set(
                 protocol.PipelineState(
-                    state="loading", pipeline=name, stage=FIRST_FRAME, elapsed_s=elapsed
+                    state="loading", pipeline=name, stage=doing, elapsed_s=elapsed
                 )
             )
         return round(self._clock.now() - started, 1) if loaded else None

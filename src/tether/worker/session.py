@@ -7,7 +7,6 @@ period, so an offer with ``resume_session_id`` re-attaches its pipeline and para
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import secrets
@@ -30,6 +29,7 @@ from tether.tasks import TaskOwner
 from tether.timing import PIPELINE_ERROR_REPORT_S
 from tether.worker.loading import PipelineLoading
 from tether.worker.processed_track import ProcessedTrack
+from tether.worker.runner import PipelineRunner
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,12 @@ Send = Callable[[BaseModel], None]
 
 
 class MediaSession:
-    def __init__(self, pipelines: dict[str, Pipeline], executor: Executor) -> None:
+    def __init__(
+        self,
+        pipelines: dict[str, Pipeline],
+        executor: Executor,
+        runner: PipelineRunner | None = None,  # the worker's: loads once per process
+    ) -> None:
         self.id = uuid.uuid4().hex[:12]
         # Given only to the studio that made the session (in its answer); a resume needs it.
         self.resume_secret = secrets.token_urlsafe(24)
@@ -68,7 +73,7 @@ class MediaSession:
         self.version = 0
         self._pipelines = pipelines
         self._pipeline, self._params = resolve(pipelines, {})
-        self._executor = executor
+        self._runner = runner or PipelineRunner(executor)
         # Loading, ready or failing: told to the studio on the parameters channel.
         self.loading = PipelineLoading(self._send_message)
         self._tasks = TaskOwner(f"session-{self.id}")
@@ -116,12 +121,13 @@ class MediaSession:
             self.loading.ready(pipeline.name)
             self.frames_out += 1
             return frame
-        loop = asyncio.get_running_loop()
         # Never on the event loop: a model that loads or runs for seconds must leave the
         # heartbeat answering.
-        work = loop.run_in_executor(self._executor, _run, pipeline, params, frame)
+        work = self._runner.run(pipeline, params, frame)
         try:
-            out = await self.loading.call(pipeline.name, work)
+            out = await self.loading.call(
+                pipeline.name, work, stage=lambda: self._runner.stage(pipeline)
+            )
         except Exception as exc:  # a pipeline bug must not stop the stream
             self._failed(f"{pipeline.name}: {type(exc).__name__}: {exc}")
             out = frame  # the raw frame, and the client is told it is unprocessed
@@ -286,11 +292,3 @@ class MediaSession:
         await self._tasks.close()
         if self.pc is not None:
             await self.pc.close()
-
-
-def _run(pipeline: Pipeline, params: PipelineParams, frame: av.VideoFrame) -> av.VideoFrame:
-    rgb = frame.to_ndarray(format="rgb24")
-    out = pipeline.process(rgb, params)
-    if out is rgb:
-        return frame
-    return av.VideoFrame.from_ndarray(out, format="rgb24")
