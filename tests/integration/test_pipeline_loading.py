@@ -142,3 +142,23 @@ async def test_a_slow_model_is_named_pipeline_never_a_loss(
         assert [e["to"] for e in status["events"]] == ["connected"], status["events"]
     finally:
         await client.close()
+
+
+async def test_tether_run_waits_for_a_model_that_loads(services: Services, tmp_path: Any) -> None:
+    from tests.integration.test_run_exact import make_numbered_clip
+    from tether.tools.runner import run_file
+
+    worker = services.worker(**plugin_env(tmp_path / "plugin"))
+    clip, out = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_numbered_clip(clip, 10)
+    # The first frame takes 2.5 s, longer than a frame may: the worker says it loads.
+    result = await run_file(
+        clip,
+        out,
+        {"pipeline": "slow_load", "load_ms": 2500},
+        worker_url=worker.url,
+        token=worker.token,
+        frame_timeout_s=1.0,
+    )
+    assert (result.frames_in, result.frames_out, result.dropped) == (10, 10, 0)
+    assert result.seconds >= 2.5
