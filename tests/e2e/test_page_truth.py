@@ -90,7 +90,7 @@ def test_a_model_that_loads_is_said_in_words_while_the_fallback_shows(
     assert any("showing your raw input (unprocessed) meanwhile" in t for t in log), log
     assert not any("link down" in t for t in log), log
     expect(page.locator("#badge")).to_have_text("connected")
-    assert [e["to"] for e in status(studio.url)["events"]] == ["connected"]
+    assert [e["to"] for e in status(studio.url)["events"]] == ["connecting", "connected"]
 
 
 def test_rejected_parameters_are_shown_naming_the_field(page: Page, services: Services) -> None:

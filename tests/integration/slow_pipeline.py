@@ -4,6 +4,7 @@ loads lazily, as many real models do: its first call takes ``load_ms``."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -60,4 +61,7 @@ def plugin_env(directory: Path) -> dict[str, str]:
     (info / "entry_points.txt").write_text(
         f"[tether.pipelines]\nslow = {__name__}:Slow\nslow_load = {__name__}:SlowLoad\n"
     )
-    return {"PYTHONPATH": f"{directory}:{ROOT}"}
+    # Kept: a PYTHONPATH that points at the source under test (else the worker would
+    # import whichever tether is installed).
+    paths = [str(directory), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}

@@ -91,7 +91,7 @@ async def test_a_switch_to_a_model_that_loads_keeps_the_link_and_says_loading(
         after = await get_status(studio)
         # The link never left `connected`: its whole history is the first connect.
         assert after["events"] == before["events"]
-        assert [e["to"] for e in after["events"]] == ["connected"], after["events"]
+        assert [e["to"] for e in after["events"]] == ["connecting", "connected"], after["events"]
         assert after["state"] == "connected" and after["error"] is None
         assert after["stats"]["outages"] == 0 and after["stats"]["reconnects"] == 0
     finally:
@@ -139,7 +139,7 @@ async def test_a_slow_model_is_named_pipeline_never_a_loss(
             assert status["quality"] == {"level": "fair", "factor": "pipeline"}, status
             await asyncio.sleep(0.3)  # watching an invariant: a fixed pace is the point
         assert status["stats"]["outages"] == 0 and status["stats"]["reconnects"] == 0
-        assert [e["to"] for e in status["events"]] == ["connected"], status["events"]
+        assert [e["to"] for e in status["events"]] == ["connecting", "connected"], status["events"]
     finally:
         await client.close()
 

@@ -42,6 +42,9 @@ class LinkStatus:
     media_loss: float | None = None  # packets lost on the media path, recent window, 0..1
     bandwidth_kbps: float | None = None  # what the media path can carry now
     bandwidth_limited: bool = False  # ...and the video comes close to it
+    # Our video's estimate where the path holds it back (the worker's video, at a slow
+    # model's pace, says nothing of the path).
+    upstream_limited_kbps: float | None = None
     # Sent to the worker until its result is back, measured from the frames (median).
     media_latency_ms: float | None = None
     worker_ms: float | None = None  # the worker's pipeline time per frame (median)
