@@ -89,6 +89,11 @@ WORKER_DRAIN_CHECK_S = 0.05
 PARENT_WATCH_S = 1.0
 # A failing pipeline tells its studio about it at most this often.
 PIPELINE_ERROR_REPORT_S = 1.0
+# A pipeline's first call that has not returned after this long is loading (a lazy model
+# load or warm-up), and says so to its studio...
+PIPELINE_WARMUP_S = 0.5
+# ...again this often while it loads (the studio shows the time so far).
+PIPELINE_LOADING_REPORT_S = 1.0
 
 # --- the aiortc adapter: receivers and senders ---
 # A gap in a video stream waits this long for its retransmission (NACK), then the

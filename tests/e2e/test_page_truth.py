@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.conftest import doc_screenshot
 from tests.e2e.test_page import frames_advance
 from tests.helpers import Services, wait_for
+from tests.integration.slow_pipeline import plugin_env
 from tests.integration.test_run_exact import failing_plugin_env
 
 pytestmark = pytest.mark.timeout(180)
@@ -69,6 +70,27 @@ def test_a_failing_pipeline_shows_in_red_and_the_output_says_unprocessed(
     expect(error).to_be_hidden(timeout=10_000)
     expect(page.locator("#overlay")).to_be_hidden(timeout=10_000)
     assert status(studio.url)["pipeline_error"] is None
+
+
+def test_a_model_that_loads_is_said_in_words_while_the_fallback_shows(
+    page: Page, services: Services, tmp_path
+) -> None:
+    worker = services.worker(**plugin_env(tmp_path / "plugin"))
+    studio = services.studio(worker, TETHER_FALLBACK="passthrough")
+    open_connected(page, studio.url)
+    page.click("#start")
+    frames_advance(page)
+    page.evaluate(RECORD_OVERLAY)
+    page.select_option("#pipeline", "slow_load")  # its first frame loads for 3 s
+    overlay = page.locator("#overlay")
+    expect(overlay).to_contain_text("Loading slow_load: first frame", timeout=5_000)
+    expect(page.locator("[data-stat='pipeline']")).to_contain_text("loading slow_load")
+    expect(overlay).to_be_hidden(timeout=15_000)  # loaded: processed frames again
+    log = page.evaluate("window.overlayLog")
+    assert any("showing your raw input (unprocessed) meanwhile" in t for t in log), log
+    assert not any("link down" in t for t in log), log
+    expect(page.locator("#badge")).to_have_text("connected")
+    assert [e["to"] for e in status(studio.url)["events"]] == ["connecting", "connected"]
 
 
 def test_rejected_parameters_are_shown_naming_the_field(page: Page, services: Services) -> None:

@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from tether.config import Fallback
+from tether.protocol import PipelineState
 from tether.studio.cloud_status import CloudStatus, StudioSide, build_status, status_schema
 from tether.studio.fleet import WorkerInfo, WorkerState
 from tether.studio.link import LinkEvent, LinkState, LinkStatus, Recovery
@@ -49,6 +50,14 @@ def reference(link: LinkStatus, side: StudioSide, quality: Quality | None) -> di
         "params_acked_version": link.params_acked_version,
         "params_error": link.params_error,
         "pipeline_error": link.pipeline_error,
+        "pipeline_state": None
+        if link.pipeline_state is None
+        else {
+            "state": link.pipeline_state.state,
+            "name": link.pipeline_state.pipeline,
+            "stage": link.pipeline_state.stage,
+            "elapsed_s": _round(link.pipeline_state.elapsed_s, 1),
+        },
         "quality": quality.as_dict() if quality else None,
         "last_outage_s": _round(link.last_outage_s),
         "outage_for_s": _round(link.outage_for_s),
@@ -144,6 +153,14 @@ links = st.builds(
     bandwidth_limited=st.booleans(),
     media_latency_ms=some_float,
     worker_ms=some_float,
+    pipeline_state=st.none()
+    | st.builds(
+        PipelineState,
+        state=st.sampled_from(["loading", "ready", "error"]),
+        pipeline=texts,
+        stage=some_text,
+        elapsed_s=st.none() | st.floats(min_value=0, max_value=1e6),
+    ),
 )
 sides = st.builds(
     StudioSide,
@@ -242,3 +259,37 @@ def test_tether_status_reads_the_same_model_and_refuses_another_shape() -> None:
     assert render(status).title == "Tether link: [dim]idle[/]"
     with pytest.raises(StatusUnreadable, match="another version"):
         parse_status(json.dumps({**_idle(), "state": "sleeping"}))
+
+
+def test_the_pipeline_state_in_words_and_in_tether_status() -> None:
+    from tether.cli.status import one_line, render
+
+    loading = PipelineState(state="loading", pipeline="sd", stage="first frame", elapsed_s=3.04)
+    link = LinkStatus(**{**_LINK_FIELDS, "pipeline_state": loading})
+    side = StudioSide("st1", Fallback.PASSTHROUGH, Fallback.PASSTHROUGH, False, None, 9, 0, 30, 0)
+    status = build_status(link, side, Quality(Level.FAIR, Factor.PIPELINE))
+    assert status.model_dump(mode="json")["pipeline_state"] == {
+        "state": "loading", "name": "sd", "stage": "first frame", "elapsed_s": 3.0,
+    }  # fmt: skip
+    assert status.quality is not None and status.quality.factor == "pipeline"
+    assert status.pipeline_state is not None
+    assert status.pipeline_state.words() == "loading sd: first frame, 3 s"
+    rows = dict(zip(*(c._cells for c in render(status).columns), strict=True))
+    assert rows["pipeline"] == "loading sd: first frame, 3 s"
+    assert "pipeline='loading sd: first frame, 3 s'" in one_line(status)
+    ready = PipelineState(state="ready", pipeline="sd", elapsed_s=8.0)
+    status = build_status(LinkStatus(**{**_LINK_FIELDS, "pipeline_state": ready}), side, None)
+    assert status.pipeline_state is not None
+    assert status.pipeline_state.words() == "sd ready (loaded in 8.0 s)"
+    assert "pipeline=" not in one_line(status)  # a ready pipeline is no news for a log
+
+
+_LINK_FIELDS: dict[str, Any] = dict(
+    state=LinkState.CONNECTED, error=None, signaling_up=True, connect_stage=None,
+    worker_url="http://w:8765", connection_id="c1", webrtc_connected=True, webrtc_error=None,
+    attempt=0, tries=4, next_retry_in_s=None, probing=False, last_outage_s=None,
+    outage_for_s=None, recent_outages_s=(), outages=0, reconnects=0, session_id="s1",
+    streaming=True, media_healthy=True, output_live=False, params_version=1,
+    params_acked_version=1, params_error=None, pipeline_error=None, heartbeat_rtt_ms=1.0,
+    events=(),
+)  # fmt: skip

@@ -21,6 +21,7 @@ class FakePeer:
         self.heard_at: float | None = None
         self.worker_output_at: float | None = None
         self.worker_input_at: float | None = None
+        self.pipeline_loading = False
 
     def last_heard_at(self) -> float | None:
         return self.heard_at
@@ -145,3 +146,24 @@ def test_frames_starved_upstream_are_not_a_stuck_pipeline_for_a_while() -> None:
     peer.worker_input_at = health.source.updated_at = peer.last_pong_at = clock.now()
     peer.heard_at = clock.now()
     assert "may be stuck" in health.verdict(peer)
+
+
+def test_a_pipeline_that_loads_is_busy_not_stuck_but_its_silence_is_still_a_loss() -> None:
+    clock, health, peer = make()
+    peer.connected_at = peer.worker_output_at = peer.worker_input_at = clock.now()
+    health.processed.updated_at = clock.now()
+    peer.pipeline_loading = True  # the worker said so: its first frame loads a model
+    for _ in range(50):  # a minute of our frames in, none out, heartbeats answered
+        clock._now += 1.2
+        health.source.updated_at = peer.last_pong_at = peer.heard_at = clock.now()
+        peer.worker_input_at = clock.now()
+        assert health.verdict(peer) is None
+        assert health.media_healthy(peer) and not health.output_live(peer)  # the fallback
+    # The loaded pipeline that then puts nothing out is stuck after all.
+    peer.pipeline_loading = False
+    assert "may be stuck" in health.verdict(peer)
+    # And a loading worker whose heartbeat goes silent is lost: a dead path.
+    peer.pipeline_loading = True
+    clock._now += 2
+    health.source.updated_at = clock.now()
+    assert "no answer" in health.verdict(peer)

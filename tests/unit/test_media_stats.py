@@ -90,6 +90,16 @@ def test_bandwidth_is_the_lower_estimate_and_limits_only_when_video_comes_close(
     # A 250 kbit/s path: what flows our way meets the worker's estimate for it.
     feed(clock, stats, 6, receive_kbps=900, send_kbps=210, rx_kbps=150, tx_kbps=200)
     assert stats.bandwidth_kbps == 210 and stats.limited
+    assert stats.upstream_limited_kbps == 210  # our video's direction: it says so
+
+
+def test_a_return_flow_at_a_slow_models_pace_is_not_our_videos_limit() -> None:
+    clock = VirtualClock()
+    stats = MediaStats(clock, window_s=5.0)
+    # The worker's few frames: their estimate follows their little flow.
+    feed(clock, stats, 8, receive_kbps=50, send_kbps=900, rx_kbps=45, tx_kbps=300)
+    assert stats.bandwidth_kbps == 50 and stats.limited
+    assert stats.upstream_limited_kbps is None  # our video flows freely
 
 
 @given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=30))

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import av
 import numpy as np
 
+from tether import protocol
 from tether.pipelines import load_pipelines
 from tether.pipelines.builtin import NoParams
 from tether.worker.session import MediaSession
@@ -30,9 +31,14 @@ async def test_failures_are_counted_reported_rate_limited_and_cleared() -> None:
     flaky = Flaky()
     pipelines = {**load_pipelines(), "flaky": flaky}
     sent: list[dict] = []
+    states: list[str] = []
     with ThreadPoolExecutor(1) as executor:
         session = MediaSession(pipelines, executor)
-        session._send = lambda message: sent.append(message.model_dump())
+        session._send = lambda message: (
+            states.append(message.state)
+            if isinstance(message, protocol.PipelineState)
+            else sent.append(message.model_dump())
+        )
         session.apply({"pipeline": "flaky"}, 1)
         frame = av.VideoFrame(32, 32, "yuv420p")
         for _ in range(5):
@@ -45,6 +51,7 @@ async def test_failures_are_counted_reported_rate_limited_and_cleared() -> None:
         flaky.broken = False
         await session.process(frame)
         assert sent[-1] == {"type": "pipeline_error", "count": 6, "message": None}
+        assert states == ["error", "ready"]  # the pipeline's state: told on each change
         described = session.describe()
         assert described["pipeline_errors"] == 6 and described["pipeline_error"] is None
         await session.close()

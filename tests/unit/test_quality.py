@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from tether.studio.link.quality import (
     QualityMeter,
     Sample,
     grade,
+    pipeline_bound,
 )
 
 HEALTHY = Sample(rtt_ms=40, loss=0.0, fps_in=30, fps_out=30, latency_ms=90, worker_ms=5)
@@ -157,3 +160,55 @@ def test_bandwidth_is_judged_against_the_largest_picture_the_stream_carried() ->
     # Shrunk to fit the path: still judged as the picture it was.
     assert picture.see(stream, (256, 256)) == 512 * 512
     assert picture.see(other, (256, 256)) == 256 * 256  # a new stream starts afresh
+
+
+def test_a_slow_model_is_named_pipeline_and_leaves_the_link_fair() -> None:
+    clock = VirtualClock()
+    meter = QualityMeter(clock)
+    # 150 ms a frame: about 6.5 of 30 frames come back, at the model's own pace.
+    six_fps = Sample(rtt_ms=40, loss=0.0, fps_in=30, fps_out=6.5, latency_ms=200, worker_ms=150)
+    step(clock, meter, six_fps, 3)
+    assert meter.current.as_dict() == {"level": "fair", "factor": "pipeline"}
+    # The same few frames when the model could make far more: the path loses them.
+    lost = Sample(rtt_ms=40, loss=0.0, fps_in=30, fps_out=6.5, latency_ms=200, worker_ms=20)
+    step(clock, meter, lost, 2)
+    assert meter.current.as_dict() == {"level": "bad", "factor": "fps"}
+    # A worse path beside a slow model is still named: the path's factor wins.
+    lossy_and_slow = Sample(rtt_ms=40, loss=0.10, fps_in=30, fps_out=6.5, worker_ms=150)
+    assert meter.raw(lossy_and_slow).as_dict() == {"level": "poor", "factor": "loss"}
+
+
+def test_a_loading_model_is_the_pipeline_not_a_bad_link() -> None:
+    meter = QualityMeter(VirtualClock())
+    loading = Sample(rtt_ms=40, loss=0.0, fps_in=30, fps_out=0.0, pipeline_loading=True)
+    assert meter.raw(loading).as_dict() == {"level": "fair", "factor": "pipeline"}
+    assert meter.raw(replace(loading, pipeline_loading=False)).as_dict() == {
+        "level": "bad",
+        "factor": "fps",
+    }
+
+
+def test_a_model_that_keeps_up_caps_nothing() -> None:
+    meter = QualityMeter(VirtualClock())
+    # 28 ms a frame at 30 fps: busy most of each second, yet every frame comes back.
+    keeps_up = Sample(rtt_ms=40, loss=0.0, fps_in=30, fps_out=29.5, worker_ms=28)
+    assert meter.raw(keeps_up).factor != Factor.PIPELINE
+
+
+@given(
+    fps_out=st.floats(0, 60),
+    worker_ms=st.floats(0, 2000),
+    fps_in=st.floats(1, 60),
+    loading=st.booleans(),
+)
+def test_a_pipeline_bound_link_is_never_worse_than_fair_by_the_model_alone(
+    fps_out: float, worker_ms: float, fps_in: float, loading: bool
+) -> None:
+    sample = Sample(
+        rtt_ms=40, loss=0.0, fps_in=fps_in, fps_out=fps_out, worker_ms=worker_ms,
+        pipeline_loading=loading,
+    )  # fmt: skip
+    quality = QualityMeter(VirtualClock()).raw(sample)
+    if pipeline_bound(sample):
+        assert quality.level <= Level.FAIR
+        assert quality.factor in (None, Factor.PIPELINE)

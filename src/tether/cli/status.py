@@ -72,6 +72,7 @@ def render(status: CloudStatus) -> Table:
         ("recovering", status.recovery or "-"),
         ("parameters", f"v{status.params_version} (worker has v{status.params_acked_version})"),
         ("parameters rejected", status.params_error or "-"),
+        ("pipeline", status.pipeline_state.words() if status.pipeline_state else "-"),
         ("pipeline error", status.pipeline_error or "-"),
         ("fallback showing", status.fallback_active or "-"),
         ("last outage", _seconds(status.last_outage_s)),
@@ -99,11 +100,18 @@ def one_line(status: CloudStatus) -> str:
         ("error", status.error),
         ("params_error", status.params_error),
         ("pipeline_error", status.pipeline_error),
+        ("pipeline", _pipeline_news(status)),
         ("fallback_active", status.fallback_active),
     ):
         if value:
             parts.append(f"{key}={value!r}" if " " in str(value) else f"{key}={value}")
     return " ".join(parts)
+
+
+def _pipeline_news(status: CloudStatus) -> str | None:
+    """A pipeline that loads (its whole-second time: one line a second at most)."""
+    state = status.pipeline_state
+    return state.words() if state is not None and state.state == "loading" else None
 
 
 def _seconds(value: float | None) -> str:

@@ -53,6 +53,9 @@ class WorkerPeer:
         self.acked_version: int | None = None
         self.params_error: str | None = None
         self.pipeline_error: str | None = None  # the worker's pipeline failing on frames
+        # Loading, ready or failing, as the worker last said, and when it said so.
+        self._pipeline_state: protocol.PipelineState | None = None
+        self._pipeline_state_at = 0.0
         self.answer: protocol.Answer | None = None  # the worker's answer (resume details)
         self.last_pong_at: float | None = None
         self._heard_at: float | None = None
@@ -192,8 +195,23 @@ class WorkerPeer:
             self.latency.reported(msg.input, msg.output, msg.worker_ms)
         elif isinstance(msg, protocol.PipelineError):
             self.pipeline_error = msg.message
+        elif isinstance(msg, protocol.PipelineState):
+            self._pipeline_state, self._pipeline_state_at = msg, self._now()
         elif isinstance(msg, protocol.ChannelError):
             logger.warning("worker data channel error: %s", msg.message)
+
+    @property
+    def pipeline_loading(self) -> bool:
+        """The worker says its pipeline is loading (its frames are late for that)."""
+        return self._pipeline_state is not None and self._pipeline_state.state == "loading"
+
+    def pipeline_state(self) -> protocol.PipelineState | None:
+        """The worker's pipeline state; a load's time counted on to now."""
+        state = self._pipeline_state
+        if state is None or state.state != "loading" or state.elapsed_s is None:
+            return state
+        since = max(self._now() - self._pipeline_state_at, 0.0)
+        return state.model_copy(update={"elapsed_s": state.elapsed_s + since})
 
     def send(self, text: str) -> bool:
         if not self.channel_open:

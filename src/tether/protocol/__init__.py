@@ -15,6 +15,7 @@ from tether.protocol.channel import (
     ParametersAck,
     ParametersError,
     PipelineError,
+    PipelineState,
     parse_channel_message,
 )
 from tether.protocol.studio_signaling import (
@@ -78,6 +79,7 @@ __all__ = [
     "ParametersError",
     "Ping",
     "PipelineError",
+    "PipelineState",
     "Pong",
     "ProtocolError",
     "Ready",

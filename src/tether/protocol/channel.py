@@ -75,6 +75,19 @@ class PipelineError(_ChannelMessage):
     message: str | None = None
 
 
+class PipelineState(_ChannelMessage):
+    """worker -> studio: the session's pipeline is ``loading`` (its first call has not
+    returned: a model loads or warms up; ``elapsed_s`` so far), ``ready``, or in
+    ``error`` (its failure comes as ``PipelineError``). Sent on each change and about
+    once a second while it loads."""
+
+    type: Literal["pipeline_state"] = "pipeline_state"
+    state: Literal["loading", "ready", "error"]
+    pipeline: str
+    stage: str | None = None  # what the load is doing ("first frame")
+    elapsed_s: float | None = Field(default=None, ge=0)  # loading so far, or the load took
+
+
 _RTP_TIMESTAMP = Field(ge=0, lt=1 << 32)
 
 
@@ -92,13 +105,13 @@ class FrameTiming(_ChannelMessage):
 
 ChannelMessage = Annotated[
     Parameters | ParametersAck | ParametersError | HeartbeatPing | HeartbeatPong
-    | ChannelError | PipelineError | FrameTiming,
+    | ChannelError | PipelineError | PipelineState | FrameTiming,
     Field(discriminator="type"),
 ]  # fmt: skip
 _channel_adapter: TypeAdapter[ChannelMessage] = TypeAdapter(ChannelMessage)
 CHANNEL_TYPES = (
     "parameters", "parameters_ack", "parameters_error", "ping", "pong", "error",
-    "pipeline_error", "timing",
+    "pipeline_error", "pipeline_state", "timing",
 )  # fmt: skip
 
 

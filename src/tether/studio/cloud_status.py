@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from tether.config import Fallback
+from tether.protocol import PipelineState
 from tether.studio.fleet import WorkerState
 from tether.studio.link import LinkEvent, LinkState, LinkStatus, Recovery
 from tether.studio.link.quality import Factor, Quality
@@ -36,6 +37,27 @@ class LinkQuality(_Frozen):
 
     level: Literal["good", "fair", "poor", "bad"]
     factor: Factor | None
+
+
+class PipelineStatus(_Frozen):
+    """The worker's pipeline, as the worker says: ``loading`` a model (``stage``: what
+    the load is doing; ``elapsed_s``: its time so far), ``ready`` (``elapsed_s``: how
+    long it loaded, if it did), or failing (``error``: see ``pipeline_error``)."""
+
+    state: Literal["loading", "ready", "error"]
+    name: str
+    stage: str | None
+    elapsed_s: float | None
+
+    def words(self) -> str:
+        """In words, as shown: 'loading sd-turbo: first frame, 3 s'."""
+        if self.state == "loading":
+            stage = f"{self.stage}, " if self.stage else ""
+            took = f"{self.elapsed_s:.0f} s" if self.elapsed_s is not None else "just begun"
+            return f"loading {self.name}: {stage}{took}"
+        if self.state == "ready" and self.elapsed_s is not None:
+            return f"{self.name} ready (loaded in {self.elapsed_s:.1f} s)"
+        return f"{self.name} {self.state}"
 
 
 class LinkStats(_Frozen):
@@ -116,6 +138,7 @@ class CloudStatus(_Frozen):
     params_acked_version: int
     params_error: str | None
     pipeline_error: str | None
+    pipeline_state: PipelineStatus | None  # None: the worker has not said (yet)
     quality: LinkQuality | None
     last_outage_s: float | None
     outage_for_s: float | None
@@ -183,6 +206,7 @@ def build_status(link: LinkStatus, side: StudioSide, quality: Quality | None) ->
         params_acked_version=link.params_acked_version,
         params_error=link.params_error,
         pipeline_error=link.pipeline_error,
+        pipeline_state=_pipeline(link.pipeline_state),
         # the client's stream
         stream_id=side.stream_id,
         streaming=side.stream_id is not None,
@@ -215,6 +239,17 @@ def _quality(quality: Quality | None) -> LinkQuality | None:
     if quality is None:
         return None
     return LinkQuality(level=quality.level.label, factor=quality.factor)
+
+
+def _pipeline(state: PipelineState | None) -> PipelineStatus | None:
+    if state is None:
+        return None
+    return PipelineStatus(
+        state=state.state,
+        name=state.pipeline,
+        stage=state.stage,
+        elapsed_s=_round(state.elapsed_s, 1),
+    )
 
 
 def _event(event: LinkEvent) -> StateChange | WorkerMove:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from tether import timing
@@ -12,7 +13,13 @@ from tether.media import forwarding
 from tether.media.frames import FrameSlot
 from tether.studio.cloud_status import CloudStatus, StudioSide, build_status
 from tether.studio.link import LinkState, LinkStatus, WorkerLink
-from tether.studio.link.quality import LargestPicture, Quality, QualityMeter, Sample
+from tether.studio.link.quality import (
+    LargestPicture,
+    Quality,
+    QualityMeter,
+    Sample,
+    pipeline_bound,
+)
 from tether.studio.parameters import ParameterStore
 from tether.studio.stream import OutputTrack, StreamSession
 from tether.tasks import TaskOwner
@@ -189,7 +196,13 @@ class Studio:
             pixels=self._picture.see(self.stream, size),
             latency_ms=link.media_latency_ms,
             worker_ms=link.worker_ms,
+            pipeline_loading=link.pipeline_state is not None
+            and link.pipeline_state.state == "loading",
         )
+        if pipeline_bound(sample):
+            # The worker's video flows at the model's pace, and its estimate follows
+            # that: only ours still says whether the path holds the video back.
+            sample = replace(sample, bitrate_kbps=link.upstream_limited_kbps)
         return self.quality.update(sample)
 
     async def close(self) -> None:

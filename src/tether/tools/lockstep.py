@@ -46,13 +46,7 @@ async def stream_lockstep(
             in_pts = frame.pts  # before the sending track restamps the frame
             source.put(frame)
             counts["in"] += 1
-            try:
-                async with asyncio.timeout(frame_timeout_s):
-                    seq, result = await processed.newer_than(seq)
-            except TimeoutError:
-                raise RunError(
-                    f"the worker returned nothing for frame {index} within {frame_timeout_s:g}s"
-                ) from None
+            seq, result = await _next_output(peer, processed, seq, frame_timeout_s, index)
             _check_pipeline(peer, index)
             writer.write(result, (frame.width, frame.height), in_pts)
             counts["out"] += 1
@@ -68,6 +62,22 @@ async def stream_lockstep(
     finally:
         await peer.close()
         writer.close()
+
+
+async def _next_output(
+    peer: WorkerPeer, processed: FrameSlot, seq: int, timeout_s: float, index: int
+) -> tuple[int, Any]:
+    """The worker's output for frame ``index``: within ``timeout_s``, or for as long as
+    the worker says its pipeline is loading (a model's load is not a stuck worker)."""
+    while True:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await processed.newer_than(seq)
+        except TimeoutError:
+            if not peer.pipeline_loading:
+                raise RunError(
+                    f"the worker returned nothing for frame {index} within {timeout_s:g}s"
+                ) from None
 
 
 def _check_pipeline(peer: WorkerPeer, index: int) -> None:

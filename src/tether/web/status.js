@@ -10,9 +10,34 @@ const FALLBACK_TEXT = {
   black: "Worker link down: showing black",
 };
 
+const num = (v) => typeof v === "number" && Number.isFinite(v);
+
+// What the pane shows while the worker's model loads (the link itself is fine).
+const SHOWING = {
+  hold: "showing the last processed frame meanwhile",
+  passthrough: "showing your raw input (unprocessed) meanwhile",
+  black: "showing black meanwhile",
+};
+
+// The worker's pipeline in words: "loading sd-turbo: first frame, 3 s".
+export function pipelineWords(p) {
+  if (!p) return "–";
+  if (p.state === "loading") {
+    const took = num(p.elapsed_s) ? `${Math.round(p.elapsed_s)} s` : "just begun";
+    return `loading ${p.name}: ${p.stage ? `${p.stage}, ` : ""}${took}`;
+  }
+  if (p.state === "ready" && num(p.elapsed_s)) return `${p.name} ready (loaded in ${p.elapsed_s.toFixed(1)} s)`;
+  return `${p.name} ${p.state}`;
+}
+
 // What the processed pane shows, in words: [kind, text] or null.
 function overlayFor(s, view) {
   if (!view.streaming) return null;
+  if (s.pipeline_state?.state === "loading" && s.state === "connected") {
+    const meanwhile = SHOWING[s.fallback_active] || "the processed output follows once it is loaded";
+    const words = pipelineWords(s.pipeline_state);
+    return ["loading", `${words[0].toUpperCase()}${words.slice(1)}: ${meanwhile}`];
+  }
   if (!view.seenLive) {
     if (s.state === "connected" || s.state === "connecting") {
       return ["waiting", "Waiting for the first processed frame…"];
@@ -28,7 +53,6 @@ function overlayFor(s, view) {
 
 let countdownTimer = null;
 
-const num = (v) => typeof v === "number" && Number.isFinite(v);
 
 function fmtSeconds(s) {
   return s === null || s === undefined ? "–" : `${Number(s).toFixed(1)} s`;
@@ -63,6 +87,7 @@ export function renderStatus(el, s, tries, view) {
     ["last outage", fmtSeconds(s.last_outage_s)],
     ["media", s.webrtc_connected ? "up" : "down"],
     ["stage", s.connect_stage || "–"],
+    ["pipeline", pipelineWords(s.pipeline_state)],
   ];
   el.stats.replaceChildren(...rows.flatMap(([k, v]) => {
     const dt = document.createElement("dt");

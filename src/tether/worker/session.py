@@ -7,7 +7,6 @@ period, so an offer with ``resume_session_id`` re-attaches its pipeline and para
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import secrets
@@ -28,7 +27,9 @@ from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
 from tether.rtc.measures import on_frame_sent, receiver_of
 from tether.tasks import TaskOwner
 from tether.timing import PIPELINE_ERROR_REPORT_S
+from tether.worker.loading import PipelineLoading
 from tether.worker.processed_track import ProcessedTrack
+from tether.worker.runner import PipelineRunner
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,12 @@ Send = Callable[[BaseModel], None]
 
 
 class MediaSession:
-    def __init__(self, pipelines: dict[str, Pipeline], executor: Executor) -> None:
+    def __init__(
+        self,
+        pipelines: dict[str, Pipeline],
+        executor: Executor,
+        runner: PipelineRunner | None = None,  # the worker's: loads once per process
+    ) -> None:
         self.id = uuid.uuid4().hex[:12]
         # Given only to the studio that made the session (in its answer); a resume needs it.
         self.resume_secret = secrets.token_urlsafe(24)
@@ -67,7 +73,9 @@ class MediaSession:
         self.version = 0
         self._pipelines = pipelines
         self._pipeline, self._params = resolve(pipelines, {})
-        self._executor = executor
+        self._runner = runner or PipelineRunner(executor)
+        # Loading, ready or failing: told to the studio on the parameters channel.
+        self.loading = PipelineLoading(self._send_message)
         self._tasks = TaskOwner(f"session-{self.id}")
         self.pc: RTCPeerConnection | None = None
         # Told when the peer connection ends and the session goes warm (by the Worker).
@@ -110,11 +118,16 @@ class MediaSession:
         pipeline, params = self._pipeline, self._params
         if getattr(pipeline, "is_identity", False):
             # Nothing to compute: no thread hop, no RGB round trip.
+            self.loading.ready(pipeline.name)
             self.frames_out += 1
             return frame
-        loop = asyncio.get_running_loop()
+        # Never on the event loop: a model that loads or runs for seconds must leave the
+        # heartbeat answering.
+        work = self._runner.run(pipeline, params, frame)
         try:
-            out = await loop.run_in_executor(self._executor, _run, pipeline, params, frame)
+            out = await self.loading.call(
+                pipeline.name, work, stage=lambda: self._runner.stage(pipeline)
+            )
         except Exception as exc:  # a pipeline bug must not stop the stream
             self._failed(f"{pipeline.name}: {type(exc).__name__}: {exc}")
             out = frame  # the raw frame, and the client is told it is unprocessed
@@ -147,10 +160,13 @@ class MediaSession:
             self._report()
 
     def _report(self) -> None:
+        self._send_message(
+            protocol.PipelineError(count=self.pipeline_errors, message=self.pipeline_error)
+        )
+
+    def _send_message(self, message: BaseModel) -> None:
         if self._send is not None:
-            self._send(
-                protocol.PipelineError(count=self.pipeline_errors, message=self.pipeline_error)
-            )
+            self._send(message)
 
     def attach(self, pc: RTCPeerConnection) -> None:
         """Bind a new peer connection's events to this session, before the offer is set.
@@ -204,6 +220,8 @@ class MediaSession:
         @channel.on("open")
         def on_open() -> None:
             send(protocol.ParametersAck(version=self.version))
+            if self.loading.current is not None:  # a resumed session: where its pipeline is
+                send(self.loading.current)
             if self.pipeline_error is not None:  # a resumed session that is still failing
                 self._report()
 
@@ -264,6 +282,7 @@ class MediaSession:
             "frames_out": self.frames_out,
             "pipeline_errors": self.pipeline_errors,
             "pipeline_error": self.pipeline_error,
+            "pipeline_state": self.loading.current.state if self.loading.current else None,
             "resumes": self.resumes,
             "created_at": self.created_at,
         }
@@ -273,11 +292,3 @@ class MediaSession:
         await self._tasks.close()
         if self.pc is not None:
             await self.pc.close()
-
-
-def _run(pipeline: Pipeline, params: PipelineParams, frame: av.VideoFrame) -> av.VideoFrame:
-    rgb = frame.to_ndarray(format="rgb24")
-    out = pipeline.process(rgb, params)
-    if out is rgb:
-        return frame
-    return av.VideoFrame.from_ndarray(out, format="rgb24")

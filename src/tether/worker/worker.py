@@ -23,6 +23,7 @@ from tether.tasks import TaskOwner
 from tether.timing import WORKER_DRAIN_CHECK_S
 from tether.worker.capacity import Capacity
 from tether.worker.ice import IceServers
+from tether.worker.runner import PipelineRunner
 from tether.worker.session import MediaSession, SessionState
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Worker:
         self.pipelines = load_pipelines()
         self.sessions: dict[str, MediaSession] = {}
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline")
+        self.runner = PipelineRunner(self.executor)  # pipelines' load steps: once each
         self.tasks = TaskOwner("worker")
         self.capacity = Capacity(settings.max_sessions)
         # Told when the worker starts to drain: each signaling socket tells its studio.
@@ -98,7 +100,7 @@ class Worker:
         self.capacity.admit(self.held(excluding_owner=owner), resumed)
         if session is None:
             self._make_room(owner)
-            session = MediaSession(self.pipelines, self.executor)
+            session = MediaSession(self.pipelines, self.executor, self.runner)
             session.on_lost = self._start_grace
             session.owner = owner
             self._reserved.add(session)

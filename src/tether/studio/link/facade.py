@@ -124,9 +124,11 @@ class WorkerLink:
             media_loss=self.media_stats.loss if peer and media_healthy else None,
             bandwidth_kbps=self.media_stats.bandwidth_kbps if peer and media_healthy else None,
             bandwidth_limited=bool(peer and media_healthy and self.media_stats.limited),
+            upstream_limited_kbps=self.media_stats.upstream_limited_kbps if measured else None,
             media_latency_ms=measured.latency_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
             worker_ms=measured.worker_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
             recovery=sup.recovery,
+            pipeline_state=peer.pipeline_state() if peer else None,
         )
 
     def output_live(self) -> bool:

@@ -40,6 +40,7 @@ class Peer(Protocol):
     last_pong_at: float | None
     worker_output_at: float | None  # the worker said its output grew (None: unknown)
     worker_input_at: float | None  # the worker said its input grew (None: unknown)
+    pipeline_loading: bool  # the worker said its pipeline is loading a model
 
     def send_ping(self, seq: int, t: float) -> bool: ...
 
@@ -91,9 +92,11 @@ class Health:
         """The worker's frames have been missing a long while, and the worker is not
         putting any out either (when it is, they are lost on a congested path, which a
         reconnect would not mend). When our frames do not reach its pipeline either,
-        the path upstream is congested: only a much longer starvation counts."""
+        the path upstream is congested: only a much longer starvation counts. A worker
+        that says its pipeline is loading is busy, not stuck (its heartbeat, checked
+        before this, tells a dead path)."""
         lag = self.worker_lag_s(peer)
-        if peer is None or lag <= MEDIA_STALL_S:
+        if peer is None or lag <= MEDIA_STALL_S or peer.pipeline_loading:
             return False
         now = self.clock.now()
         output_at, input_at = peer.worker_output_at, peer.worker_input_at

@@ -132,7 +132,8 @@ class MediaPath:
 
     async def await_flow(self, peer: WorkerPeer) -> None:
         """Up means processed frames flow (if ours do) and the worker applied the latest
-        parameters, which are sent until it says so."""
+        parameters, which are sent until it says so. The frames wait as long as the
+        worker says its pipeline is loading."""
         gate, live = gate_of(peer), peer is self.peer
         self._on_stage("first frame" if live else "moving")
         seq = gate.seq
@@ -144,6 +145,8 @@ class MediaPath:
                 return
             if peer.state in ("failed", "closed") or (live and peer is not self.peer):
                 raise SignalingError(f"media connection {peer.state} while recovering")
+            if peer.pipeline_loading:  # a model loads first: late frames are no failure
+                deadline = max(deadline, self.clock.now() + self.timing.flow_timeout_s)
             if self.clock.now() > deadline:
                 what = "processed frames" if not frames_ok else "a parameter acknowledgement"
                 raise SignalingError(f"no {what} from the worker after reconnecting")

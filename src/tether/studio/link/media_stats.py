@@ -116,22 +116,32 @@ class MediaStats:
     def limited(self) -> bool:
         """Whether the path holds the video back now: in some direction, what flowed
         over the window comes close to the estimate."""
+        return self._limited(inbound=True) or self._limited(inbound=False)
+
+    @property
+    def upstream_limited_kbps(self) -> float | None:
+        """Our video's estimate where the path holds it back (else None). Where the
+        worker's video flows at a slow model's pace, its estimate follows that pace,
+        not the path: then only this direction says something of the path."""
+        if not self._readings or not self._limited(inbound=False):
+            return None
+        bps = self._readings[-1][1].send_bps
+        return None if bps is None else bps / 1000.0
+
+    def _limited(self, inbound: bool) -> bool:
         if len(self._readings) < 2:
             return False
         (t0, first), (t1, last) = self._readings[0], self._readings[-1]
         if t1 <= t0:
             return False
-        span = t1 - t0
-        flows = (
-            (first.receive_bps, last.receive_bps, last.received_bytes - first.received_bytes),
-            (first.send_bps, last.send_bps, last.sent_bytes - first.sent_bytes),
-        )
+        if inbound:
+            old, bps = first.receive_bps, last.receive_bps
+            flowed = last.received_bytes - first.received_bytes
+        else:
+            old, bps, flowed = first.send_bps, last.send_bps, last.sent_bytes - first.sent_bytes
         # An estimator starts at what flows and needs a few seconds to run ahead of it:
         # judge a direction once its estimate has been known for a whole window.
-        return any(
-            old is not None and bps is not None and bps < HEADROOM * sent * 8 / span
-            for old, bps, sent in flows
-        )
+        return old is not None and bps is not None and bps < HEADROOM * flowed * 8 / (t1 - t0)
 
     async def follow(
         self,

@@ -1,12 +1,16 @@
 """How good a living link is: a level (good, fair, poor, bad) and the factor that limits
-it (rtt, loss, bandwidth, fps, latency, worker). Pure logic on samples the studio
+it (rtt, loss, bandwidth, fps, latency, worker, pipeline). Pure logic on samples the studio
 already has; time comes from a Clock.
 
 Each measured factor gets a level from its thresholds; the link's level is the worst
 of them and the factor is the one that set it. Hysteresis, so a badge does not
 flicker: a worse level shows once it has lasted ``degrade_s``, a better one only once
 it has lasted ``improve_s``; and a factor must clear its threshold by a margin before
-it counts as better."""
+it counts as better.
+
+A slow model is not a bad link: when the pipeline's own time per frame is what caps
+the frames coming back (or it is loading), the factor is ``pipeline``, in place of
+``fps`` and ``worker``, and it makes the level at worst ``fair``."""
 
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ class Factor(StrEnum):
     FPS = "fps"
     LATENCY = "latency"
     WORKER = "worker"
+    PIPELINE = "pipeline"  # the model's own pace (or its load) caps the frame rate
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Sample:
     latency_ms: float | None = None  # glass to glass, from the frames themselves
     worker_ms: float | None = None  # the worker's time per frame
     pixels: int | None = None  # the largest picture the stream carried
+    pipeline_loading: bool = False  # the worker says its pipeline is loading a model
 
 
 # Upper bounds for good, fair, poor (bad beyond); for bandwidth and fps lower bounds.
@@ -64,8 +70,15 @@ THRESHOLDS: dict[Factor, tuple[float, float, float]] = {
     # picture at full frame rate; below 100 little is left of it.
     Factor.BANDWIDTH: (400.0, 250.0, 100.0),
     Factor.FPS: (0.9, 0.6, 0.3),  # processed frames back per frame sent
+    Factor.PIPELINE: (0.9, 0.6, 0.3),  # the same ratio, where the model sets it
 }
-HIGHER_IS_BETTER = {Factor.BANDWIDTH, Factor.FPS}
+HIGHER_IS_BETTER = {Factor.BANDWIDTH, Factor.FPS, Factor.PIPELINE}
+RATIOS = {Factor.FPS, Factor.PIPELINE}  # top out at 1
+# The pipeline is busy this share of each second making the frames that come back: it,
+# not the path, sets their rate (a model at 150 ms a frame sends about 6.5 a second).
+PIPELINE_BUSY = 0.8
+# What a slow model makes of the link at worst: the picture is slower, the link is fine.
+PIPELINE_WORST = Level.FAIR
 REFERENCE_PIXELS = 512 * 512  # the picture the bandwidth bounds are for
 MARGIN = 0.1  # a factor improves only when 10% inside its better band
 
@@ -82,17 +95,37 @@ def _values(sample: Sample) -> dict[Factor, float]:
         scale = REFERENCE_PIXELS / sample.pixels if sample.pixels else 1.0
         out[Factor.BANDWIDTH] = sample.bitrate_kbps * scale  # as if for the reference
     if sample.fps_in and sample.fps_out is not None and sample.fps_in >= 1.0:
-        out[Factor.FPS] = min(sample.fps_out / sample.fps_in, 1.0)
-        if sample.worker_ms is not None:
-            out[Factor.WORKER] = sample.worker_ms / (1000.0 / sample.fps_in)
+        ratio = min(sample.fps_out / sample.fps_in, 1.0)
+        if pipeline_bound(sample):
+            out[Factor.PIPELINE] = 0.0 if sample.pipeline_loading else ratio
+        else:
+            out[Factor.FPS] = ratio
+            if sample.worker_ms is not None:
+                out[Factor.WORKER] = sample.worker_ms / (1000.0 / sample.fps_in)
     return out
+
+
+def pipeline_bound(sample: Sample) -> bool:
+    """Fewer frames come back than go out, at the pipeline's own pace (or it is loading
+    a model). A pipeline that keeps up, however long each frame takes it, caps nothing."""
+    if sample.pipeline_loading:
+        return True
+    if sample.worker_ms is None or sample.fps_out is None or not sample.fps_in:
+        return False
+    capped = sample.fps_out < THRESHOLDS[Factor.FPS][0] * sample.fps_in
+    return capped and sample.worker_ms * sample.fps_out / 1000.0 >= PIPELINE_BUSY
 
 
 def grade(factor: Factor, value: float, margin: float = 0.0) -> Level:
     """The level of one factor; ``margin`` makes the bands stricter (for improving)."""
+    level = _grade(factor, value, margin)
+    return min(level, PIPELINE_WORST) if factor == Factor.PIPELINE else level
+
+
+def _grade(factor: Factor, value: float, margin: float) -> Level:
     bounds = THRESHOLDS[factor]
     for level, bound in zip((Level.GOOD, Level.FAIR, Level.POOR), bounds, strict=True):
-        if factor == Factor.FPS:
+        if factor in RATIOS:
             # A ratio that tops out at 1: the margin is a share of what is missing
             # (10% of 0.9 would ask for 0.99, which a healthy link's jitter never shows).
             if value >= bound + (1 - bound) * margin:

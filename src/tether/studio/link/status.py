@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tether.protocol import PipelineState
 from tether.studio.link.events import LinkEvent, LinkState, Recovery
 
 
@@ -41,12 +42,17 @@ class LinkStatus:
     media_loss: float | None = None  # packets lost on the media path, recent window, 0..1
     bandwidth_kbps: float | None = None  # what the media path can carry now
     bandwidth_limited: bool = False  # ...and the video comes close to it
+    # Our video's estimate where the path holds it back (the worker's video, at a slow
+    # model's pace, says nothing of the path).
+    upstream_limited_kbps: float | None = None
     # Sent to the worker until its result is back, measured from the frames (median).
     media_latency_ms: float | None = None
     worker_ms: float | None = None  # the worker's pipeline time per frame (median)
     # The recovery under way beside the schedule (a socket reopen, a drain handover, a
     # move to another worker); None: none.
     recovery: Recovery | None = None
+    # The worker's pipeline: loading (a model, its time so far), ready or failing.
+    pipeline_state: PipelineState | None = None
 
     @property
     def connecting(self) -> bool:
