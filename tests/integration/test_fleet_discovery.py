@@ -123,6 +123,8 @@ async def test_names_resolved_again_on_every_pick_and_least_loaded_wins(
 
         # A third worker appears; the first two fill up.
         dnsmasq.publish(hosts)
+        # dnsmasq re-reads its hosts on SIGHUP in its own time: wait until it has.
+        await wait_until(lambda: _count(fleet, 3), 10, "three workers in DNS")
         clients.append(await take_slot(workers[0].url, "fleet"))
         clients += [await take_slot(workers[1].url, "fleet") for _ in range(2)]
         picked = await fleet.pick()
@@ -131,6 +133,7 @@ async def test_names_resolved_again_on_every_pick_and_least_loaded_wins(
 
         # It disappears from DNS again: nothing has room, in plain words.
         dnsmasq.publish(hosts[:2])
+        await wait_until(lambda: _count(fleet, 2), 10, "two workers in DNS again")
         assert await fleet.pick() is None
         assert fleet.summary() == "all workers are busy"
 
