@@ -94,9 +94,15 @@ class Studio:
             if stream is self._incoming:
                 self._incoming = None
                 if connected:
-                    # The worker's media path carries on: only the client changes.
-                    await self._end_stream_locked("taken over by a new stream session")
-                    self.stream = stream
+                    # The new stream is current before the old one closes: no status
+                    # may show neither as this tab's (the page would end itself).
+                    previous, self.stream = self.stream, stream
+                    if previous is None:  # it ended meanwhile: the link stopped streaming
+                        await self.link.set_streaming(True)
+                    else:
+                        # The worker's media path carries on: only the client changes.
+                        self.previous_stream_reason = "taken over by a new stream session"
+                        await previous.close(self.previous_stream_reason)
                     self.link.notify()
                 else:
                     await stream.close(f"a new stream did not connect within {deadline:g} s")
