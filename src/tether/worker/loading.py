@@ -50,17 +50,27 @@ class PipelineLoading:
         """The result of ``work``, a call of pipeline ``name``; a first call that takes
         long is reported as loading (at ``stage()``, else its first frame), an exception
         as an error (and raised on)."""
+        if name in self._loaded:  # every frame after the first: no task, no watch
+            return await self._settled(name, work)
         task = asyncio.ensure_future(work)
         try:
-            took = None if name in self._loaded else await self._watch(name, task, stage)
-            result = await task
-        except Exception:
-            self._set(protocol.PipelineState(state="error", pipeline=name))
-            raise
+            took = await self._watch(name, task, stage)
+            result = await self._settled(name, task)
         finally:
             task.cancel()  # when we were cancelled: the result is no longer wanted
         self._loaded.add(name)
         self.ready(name, took)
+        return result
+
+    async def _settled(self, name: str, work: Awaitable[T]) -> T:
+        """``work``'s result; a raise is the pipeline's error (told, and raised on)."""
+        try:
+            result = await work
+        except Exception:
+            self._set(protocol.PipelineState(state="error", pipeline=name))
+            raise
+        if name in self._loaded:
+            self.ready(name)
         return result
 
     def ready(self, name: str, took_s: float | None = None) -> None:
