@@ -13,11 +13,24 @@ from tether.media.encoding import EncodingPolicy
 from tether.timing import ENCODER_GROW_HOLD_S, ENCODER_INCREASE_HOLD_S
 
 
-def frames(policy: EncodingPolicy, clock: VirtualClock, seconds: float, size=(512, 512)):
+def frames(
+    policy: EncodingPolicy,
+    clock: VirtualClock,
+    seconds: float,
+    size=(512, 512),
+    use: float = 1.0,
+    fps: int = 30,
+):
+    """Offer ``seconds`` of frames; the encoder produces ``use`` of its bitrate (1.0: a
+    picture that takes every bit it gets, like a camera's noise)."""
     shapes = []
-    for _ in range(int(seconds * 30)):
-        shapes.append(policy.shape(*size, clock.now()))
-        clock._now += 1 / 30
+    for _ in range(int(seconds * fps)):
+        shape = policy.shape(*size, clock.now())
+        if shape.send:
+            sent_fps = fps / 2 if policy.skipping else fps
+            policy.produced(int(shape.bitrate * use / sent_fps))
+        shapes.append(shape)
+        clock._now += 1 / fps
     return shapes
 
 
@@ -77,24 +90,39 @@ def test_a_720p_picture_at_the_floor_runs_at_quarter_size() -> None:
     assert (shape.width, shape.height, shape.send) == (320, 180, True)
 
 
-def test_the_fitted_encoder_shrinks_and_skips_real_frames() -> None:
+def _encode_real_frames(picture, count: int = 20) -> tuple[set, int]:
+    """Encode ``count`` frames (``picture(i)``: rgb) at 150 kbps the way a tether app
+    does; returns the sizes encoded and the frames skipped."""
     from tether.rtc.adapter import MediaAdapter
     from tether.rtc.encoder import FittedVp8Encoder
 
     with MediaAdapter().installed():  # as every tether app runs
         encoder = FittedVp8Encoder()
         encoder.target_bitrate = 150_000  # the encoder aims at 85 % of it
-        sizes, empty = set(), 0
-        for i in range(10):
-            frame = av.VideoFrame.from_ndarray(np.full((512, 512, 3), i * 20, np.uint8), "rgb24")
+        assert encoder.target_bitrate == 127_500
+        sizes, empty = [], 0
+        for i in range(count):
+            frame = av.VideoFrame.from_ndarray(picture(i), "rgb24")
             frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
             payloads, timestamp = encoder.encode(frame)
             assert abs(timestamp - i * 3000) <= 1  # PyAV rounds via the codec time base
             empty += not payloads
-            sizes.add((encoder.codec.width, encoder.codec.height))
-        assert sizes == {(256, 256)}
-        assert empty == 0
-        assert encoder.target_bitrate == 127_500
+            sizes.append((encoder.codec.width, encoder.codec.height))
+        return sizes, empty
+
+
+def test_the_fitted_encoder_shrinks_real_frames_that_need_the_bits() -> None:
+    rng = np.random.default_rng(0)
+    sizes, empty = _encode_real_frames(lambda i: rng.integers(0, 256, (512, 512, 3), np.uint8))
+    # Noise takes every bit: measured over the first frames, then a quarter of the pixels.
+    assert sizes[0] == (512, 512) and set(sizes[-5:]) == {(256, 256)}
+    assert empty == 0
+
+
+def test_the_fitted_encoder_keeps_the_size_of_a_picture_that_fits() -> None:
+    # A plain picture needs a fraction of the same bitrate: no reason to shrink it.
+    sizes, empty = _encode_real_frames(lambda i: np.full((512, 512, 3), i * 10, np.uint8))
+    assert set(sizes) == {(512, 512)} and empty == 0
 
 
 def test_a_source_faster_than_a_camera_never_loses_a_frame() -> None:

@@ -7,6 +7,8 @@ builds a ``MediaAdapter`` from its settings and installs it for its lifespan:
 
 - eager release: receivers release complete frames at once and pace their requests
   for lost packets (``tether.rtc.eager_release``);
+- a steady bandwidth estimate: receivers do not take delay noise for congestion
+  (``tether.rtc.estimate``);
 - a bitrate floor: VP8 encoders follow the receiver's feedback down to it, and start
   afresh at aiortc's start bitrate or the floor (``tether.rtc.encoder``);
 - the fitted encoder: VP8 senders fit their stream to the link;
@@ -34,6 +36,7 @@ import aiortc.rtcrtpsender as _sender
 
 from tether.rtc.eager_release import EagerJitterBuffer, PacedNackGenerator
 from tether.rtc.encoder import BITRATE_FLOOR_BPS, fitted_get_encoder
+from tether.rtc.estimate import SteadyBitrateEstimator
 from tether.rtc.ice import IceHosts, loopback_host_addresses, resolve_ice_mode
 from tether.rtc.version import check_aiortc
 
@@ -57,6 +60,7 @@ class MediaAdapter:
     """What one app changes in aiortc; each field off leaves aiortc's own behaviour."""
 
     eager_release: bool = True
+    steady_estimate: bool = True
     bitrate_floor_bps: int | None = BITRATE_FLOOR_BPS
     fitted_encoder: bool = True
     ice_hosts: IceHosts = "all"
@@ -72,7 +76,11 @@ class MediaAdapter:
     def stock(cls, ice_hosts: IceHosts = "all") -> MediaAdapter:
         """aiortc as it comes, but for where ICE gathers."""
         return cls(
-            eager_release=False, bitrate_floor_bps=None, fitted_encoder=False, ice_hosts=ice_hosts
+            eager_release=False,
+            steady_estimate=False,
+            bitrate_floor_bps=None,
+            fitted_encoder=False,
+            ice_hosts=ice_hosts,
         )
 
     def install(self) -> None:
@@ -115,6 +123,7 @@ class _AiortcState:
 
     jitter_buffer: type
     nack_generator: type
+    bitrate_estimator: type
     get_encoder: Callable[..., Any]
     min_bitrate: int
     default_bitrate: int
@@ -125,6 +134,7 @@ class _AiortcState:
         return cls(
             jitter_buffer=_receiver.JitterBuffer,
             nack_generator=_receiver.NackGenerator,
+            bitrate_estimator=_receiver.RemoteBitrateEstimator,
             get_encoder=_sender.get_encoder,
             min_bitrate=_vpx.MIN_BITRATE,
             default_bitrate=_vpx.DEFAULT_BITRATE,
@@ -138,6 +148,8 @@ class _AiortcState:
             state = replace(
                 state, jitter_buffer=EagerJitterBuffer, nack_generator=PacedNackGenerator
             )
+        if adapter.steady_estimate:
+            state = replace(state, bitrate_estimator=SteadyBitrateEstimator)
         if adapter.fitted_encoder:
             state = replace(state, get_encoder=fitted_get_encoder)
         if adapter.bitrate_floor_bps is not None:
@@ -152,6 +164,7 @@ class _AiortcState:
     def put(self) -> None:
         _receiver.JitterBuffer = self.jitter_buffer  # type: ignore[misc]
         _receiver.NackGenerator = self.nack_generator  # type: ignore[misc]
+        _receiver.RemoteBitrateEstimator = self.bitrate_estimator  # type: ignore[misc]
         _sender.get_encoder = self.get_encoder
         _vpx.MIN_BITRATE = self.min_bitrate
         _vpx.DEFAULT_BITRATE = self.default_bitrate

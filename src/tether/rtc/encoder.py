@@ -19,7 +19,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from tether.media.encoding import EncodingPolicy
+from tether.media.encoding import STARVED_SHARE, EncodingPolicy
 from tether.rtc.encoded_frame import VP8
 
 # Low enough that a 150 kbit/s path carries the video with its packet headers, resends
@@ -62,7 +62,11 @@ class FittedVp8Encoder(_vpx.Vp8Encoder):
         if (shape.width, shape.height) != (frame.width, frame.height):
             frame = frame.reformat(width=shape.width, height=shape.height, format="yuv420p")
             frame.pts, frame.time_base = pts, time_base
-        return super().encode(frame, force_keyframe)
+        payloads, timestamp = super().encode(frame, force_keyframe)
+        # What the frame cost (RTP payloads, a few bytes of descriptor each): the
+        # policy shrinks only a picture that uses its bitrate.
+        self.policy.produced(8 * sum(len(p) for p in payloads))
+        return payloads, timestamp
 
 
 def fitted_get_encoder(codec: RTCRtpCodecParameters) -> Any:
@@ -83,8 +87,24 @@ def sending_bitrate(pc: RTCPeerConnection) -> int | None:
 
 def carry_bitrate(pc: RTCPeerConnection) -> None:
     """New VP8 encoders in this process start at the bitrate this peer reached, so a
-    new peer after a reconnect does not start at 500 kbps on a slower link. Undone,
-    with the floor, when the adapter is uninstalled."""
+    new peer after a reconnect does not start at 500 kbps on a slower link. Only an
+    estimate that held the encoder back says something about the link: a picture that
+    used a small part of its bitrate got a low estimate because it sent little, and
+    that never lowers the next start. Undone, with the floor, when the adapter is
+    uninstalled."""
     bitrate = sending_bitrate(pc)
-    if bitrate is not None:
+    if bitrate is None:
+        return
+    if _bound_by_estimate(pc):
         _vpx.DEFAULT_BITRATE = _clamped(bitrate)
+    else:
+        _vpx.DEFAULT_BITRATE = max(_vpx.DEFAULT_BITRATE, _clamped(bitrate))
+
+
+def _bound_by_estimate(pc: RTCPeerConnection) -> bool:
+    for sender in pc.getSenders():
+        encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+        if isinstance(encoder, FittedVp8Encoder):
+            usage = encoder.policy.usage()
+            return usage is None or usage >= STARVED_SHARE
+    return True  # aiortc's own encoder: no measure, carried as before
