@@ -105,6 +105,8 @@ def _bound_by_estimate(pc: RTCPeerConnection) -> bool:
     for sender in pc.getSenders():
         encoder = getattr(sender, "_RTCRtpSender__encoder", None)
         if isinstance(encoder, FittedVp8Encoder):
+            # None: it only packed forwarded frames (a relay's sender) and the estimate
+            # was for a stream some other encoder fitted.
             usage = encoder.policy.usage()
-            return usage is None or usage >= STARVED_SHARE
+            return usage is not None and usage >= STARVED_SHARE
     return True  # aiortc's own encoder: no measure, carried as before
