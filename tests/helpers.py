@@ -225,6 +225,7 @@ def aiortc_globals() -> tuple:
     return (
         rtcrtpreceiver.JitterBuffer,
         rtcrtpreceiver.NackGenerator,
+        rtcrtpreceiver.RemoteBitrateEstimator,
         rtcrtpsender.get_encoder,
         vpx.MIN_BITRATE,
         vpx.DEFAULT_BITRATE,

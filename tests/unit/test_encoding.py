@@ -136,3 +136,67 @@ def test_a_source_faster_than_a_camera_never_loses_a_frame() -> None:
         shapes.append(policy.shape(256, 192, i / 200))
     assert all(s.send for s in shapes) and policy.skipped == 0
     assert policy.fps() == 60.0
+
+
+def test_a_picture_that_uses_little_of_a_low_bitrate_keeps_its_size() -> None:
+    """A still or an already compressed picture: the estimate follows what is sent, so
+    it is low, and it says nothing about the path."""
+    clock = VirtualClock()
+    policy = EncodingPolicy(150_000, clock)  # 0.019 bit per pixel at 512x512x30
+    shapes = frames(policy, clock, 3, use=0.3)
+    assert {(s.width, s.height) for s in shapes} == {(512, 512)}
+    assert all(s.send for s in shapes)
+
+
+def test_a_shrunk_picture_that_uses_little_grows_back_without_a_higher_estimate() -> None:
+    """Once shrunk, the estimate can grow only to 1.5 times what the smaller picture
+    sends: the bits per pixel of the larger one may never get there."""
+    clock = VirtualClock()
+    policy = EncodingPolicy(150_000, clock)
+    assert frames(policy, clock, 1)[-1].width == 256  # starved: shrinks
+    shapes = frames(policy, clock, ENCODER_GROW_HOLD_S + 1, use=0.1)
+    assert shapes[0].width == 256 and shapes[-1].width == 512
+    # The larger picture is measured afresh: using 40 % of the bitrate, it stays.
+    assert {s.width for s in frames(policy, clock, 3, use=0.4)} == {512}
+
+
+def test_60_fps_costs_the_square_root_of_twice_the_bits_of_30() -> None:
+    clock = VirtualClock()
+    policy = EncodingPolicy(380_000, clock)  # was shrunk: below 0.025 x 512 x 512 x 60
+    assert {s.width for s in frames(policy, clock, 2, fps=60)} == {512}
+    policy.request(250_000)  # below 0.025 x 512 x 512 x 42.4: too little
+    assert frames(policy, clock, 1, fps=60)[-1].width == 256
+
+
+def test_only_an_estimate_that_held_the_encoder_back_is_carried_to_the_next() -> None:
+    import aiortc.codecs.vpx as vpx
+
+    from tether.rtc.adapter import MediaAdapter
+    from tether.rtc.encoder import FittedVp8Encoder, carry_bitrate
+
+    class Peer:
+        def __init__(self, encoder: FittedVp8Encoder) -> None:
+            self.sender = type("Sender", (), {"_RTCRtpSender__encoder": encoder})()
+
+        def getSenders(self) -> list:
+            return [self.sender]
+
+    def peer(bitrate: int, use: float) -> Peer:
+        encoder = FittedVp8Encoder()
+        encoder.target_bitrate = bitrate
+        frames(encoder.policy, VirtualClock(), 1, use=use)
+        return Peer(encoder)
+
+    with MediaAdapter(ice_hosts="loopback").installed():
+        started = vpx.DEFAULT_BITRATE
+        carry_bitrate(peer(100_000, use=0.2))  # a still picture's estimate
+        assert started == vpx.DEFAULT_BITRATE
+        carry_bitrate(peer(200_000, use=1.0))  # a link that held the picture back
+        assert vpx.DEFAULT_BITRATE == 170_000
+        carry_bitrate(peer(100_000, use=0.2))  # never lowered by a picture that sent little
+        assert vpx.DEFAULT_BITRATE == 170_000
+        relay = FittedVp8Encoder()  # a relay's sender: it only packs forwarded frames
+        relay.target_bitrate = 80_000
+        carry_bitrate(Peer(relay))
+        assert vpx.DEFAULT_BITRATE == 170_000
+    assert started == vpx.DEFAULT_BITRATE  # undone with the adapter
