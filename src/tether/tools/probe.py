@@ -20,6 +20,7 @@ from tether.media.frame_id import ID_BITS, read_id, stamp_id
 from tether.media.frames import FrameSlot
 from tether.tasks import TaskOwner
 from tether.tools.scene import make_scene
+from tether.tools.viewing import Arrival, report
 
 
 class NumberedSource(MediaStreamTrack):
@@ -85,6 +86,7 @@ class FrameSink:
 
     history: list[tuple[float, int]] = field(default_factory=list)  # (received at, frame id)
     widths: list[tuple[float, int]] = field(default_factory=list)  # (received at, width)
+    arrivals: list[Arrival] = field(default_factory=list)  # what a viewer saw: see viewing
     _seen: set[int] = field(default_factory=set)
 
     def record(self, frame: av.VideoFrame) -> None:
@@ -92,6 +94,7 @@ class FrameSink:
         self.frames += 1
         self.received_at.append(now)
         self.widths.append((now, frame.width))
+        size = frame.width, frame.height
         source = self.source
         if source is not None and frame.width < source.width:
             # A link short of bitrate shrinks the picture: read it at the source's size.
@@ -99,6 +102,7 @@ class FrameSink:
         luma = frame.to_ndarray(format="gray")
         self.last_id = read_id(luma, self.inverted)
         self.history.append((now, self.last_id))
+        self.arrivals.append(Arrival(now, self.last_id, *size))
         sent = self.source.sent_at.get(self.last_id) if self.source is not None else None
         # Count each frame number once: a held (repeated) frame is not a new round trip.
         if sent is not None and self.last_id not in self._seen:
@@ -113,6 +117,13 @@ class FrameSink:
                 self.record(await track.recv())
         except MediaStreamError:
             return
+
+    def windows(self, t0: float, t1: float, **options: float) -> dict:
+        """What a viewer saw in ``[t0, t1)``, per window and in all (``viewing.report``)."""
+        source = self.source
+        sent_at = source.sent_at if source is not None else {}
+        full = (source.width, source.height) if source is not None else (0, 0)
+        return report(self.arrivals, sent_at, full, t0, t1, **options)
 
     def fps_since(self, since: float) -> float:
         times = [t for t in self.received_at if t >= since]
