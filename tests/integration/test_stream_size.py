@@ -1,6 +1,6 @@
 """The picture comes back at the size it was sent, with real studio and worker
-processes on a clean loopback, from a camera-like source (sensor noise, so the stream
-needs its bitrate): at 60 fps, for the first stream and for the next one
+processes on a clean loopback, from a camera-like source (texture, motion, sensor noise:
+the stream needs its bitrate): at 60 fps, for the first stream and for the next one
 (issue 19: the second stream came back at 256x256 for its whole length, shrunk by the
 worker's fitted encoder for a bandwidth limit the loopback does not have)."""
 
@@ -11,7 +11,6 @@ import time
 import pytest
 
 from tests.helpers import Services, wait_until
-from tests.net.rig import _Grain
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,8 +23,7 @@ MEASURED_FRAMES = 300  # 5 s at 60 fps
 async def stream_sizes(studio_url: str, fps: float) -> tuple[list[int], float]:
     """One stream: the widths of the pictures that came back once it settled, and the
     distinct frames a second among them."""
-    source = NumberedSource(512, 512, fps=fps)
-    source._base = _Grain(source._base, 512)  # type: ignore[assignment]  # a camera's noise
+    source = NumberedSource(512, 512, fps=fps, scene="camera")
     sink = FrameSink(source=source, keep_rgb=False)
     client = StudioClient(studio_url, source, sink)
     try:

@@ -21,7 +21,7 @@ MEASURED_S = 15.0
 
 async def test_a_150_ms_path_returns_full_size_pictures_at_the_source_rate(lab: Lab) -> None:
     lab.delay(140, jitter_ms=20)  # 150 ± 10 ms: the element adds 0-20 ms to 140
-    async with LabStream(lab, 512, 30, grain=True) as rig:  # grain: it needs the bitrate
+    async with LabStream(lab, 512, 30, scene="camera") as rig:  # it needs the bitrate
         t0 = time.monotonic() + WARMUP_S
         t1 = t0 + MEASURED_S
         states: set[str] = set()
