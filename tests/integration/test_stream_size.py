@@ -1,5 +1,5 @@
 """The picture comes back at the size it was sent, with real studio and worker
-processes on a clean loopback, from a camera-like source (texture, motion, sensor noise:
+processes on a clean loopback, from a camera on a desk (a still picture with fresh sensor noise:
 the stream needs its bitrate): at 60 fps, for the first stream and for the next one
 (issue 19: the second stream came back at 256x256 for its whole length, shrunk by the
 worker's fitted encoder for a bandwidth limit the loopback does not have)."""
@@ -23,7 +23,7 @@ MEASURED_FRAMES = 300  # 5 s at 60 fps
 async def stream_sizes(studio_url: str, fps: float) -> tuple[list[int], float]:
     """One stream: the widths of the pictures that came back once it settled, and the
     distinct frames a second among them."""
-    source = NumberedSource(512, 512, fps=fps, scene="camera")
+    source = NumberedSource(512, 512, fps=fps, scene="desk")
     sink = FrameSink(source=source, keep_rgb=False)
     client = StudioClient(studio_url, source, sink)
     try:
