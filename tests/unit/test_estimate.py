@@ -22,6 +22,7 @@ def estimates(
     start_bps: int = 500_000,
     delay_s: float = 0.15,
     cap_bps: int | None = None,
+    queue_s: float = 10.0,
     fps_until: tuple[float, float] = (0.0, 30.0),
 ) -> list[tuple[float, int]]:
     """(time, REMB) for a stream across the path; before ``fps_until[0]`` s the sender
@@ -36,7 +37,9 @@ def estimates(
         for k in range(-(-frame // 1200)):
             size = min(1200, frame - k * 1200)
             arrival = t + k * 0.0002
-            if cap_bps:  # the bottleneck sends one packet after another
+            if cap_bps:  # the bottleneck sends one packet after another...
+                if queue_free - arrival > queue_s:
+                    continue  # ...and drops what finds its queue full (tbf)
                 queue_free = max(queue_free, arrival) + size * 8 / cap_bps
                 arrival = queue_free
             # jitter that never reorders, as the lab's delay element
@@ -70,6 +73,15 @@ def test_a_path_that_is_congested_from_the_start_is_estimated_from_what_got_thro
     settled = [bps for t, bps in ours if t > 10]
     assert settled and max(settled) < 1.5 * 300_000
     assert min(settled) > 0.5 * 300_000
+
+
+def test_a_queue_that_filled_before_the_estimate_started_is_congestion() -> None:
+    # A 250 kbit/s cap with a 200 ms queue (the lab's tbf) under a 500 kbit/s start:
+    # the queue fills, then drops; its delay no longer grows, only its length shows.
+    ours = estimates(SteadyBitrateEstimator(), 20, cap_bps=250_000, queue_s=0.2)
+    assert ours[0][1] < 1.5 * 250_000  # from the throughput, not INITIAL_ESTIMATE_BPS
+    # ...and from there as aiortc's: no more than 1.5 times what gets through.
+    assert max(bps for t, bps in ours if t > 10) < 2 * 250_000
 
 
 def test_a_bottleneck_is_still_found_after_a_start_at_the_initial_estimate() -> None:

@@ -24,11 +24,16 @@ and the picture never came back to full size.
 ``SteadyBitrateEstimator`` is aiortc's estimator with the detector's threshold held at
 ``MIN_OVERUSE_THRESHOLD`` or above, and an estimate that starts at
 ``INITIAL_ESTIMATE_BPS`` or the throughput, whichever is higher, unless the path has
-already shown congestion (then it starts from the throughput, as aiortc's does). The
-adapter (``tether.rtc.adapter``) has receivers
-make it instead of aiortc's."""
+already shown congestion: an overuse, or a standing queue (the packets' one-way delay,
+at its lowest over the last half second, ``STANDING_QUEUE_MS`` above its lowest in the
+stream: a capped path whose queue filled before the detector saw it grow, and now drops
+instead). Then it starts from the throughput, as aiortc's does: a delay-based estimate
+that starts above a full queue's rate never comes down. The adapter
+(``tether.rtc.adapter``) has receivers make it instead of aiortc's."""
 
 from __future__ import annotations
+
+from collections import deque
 
 from aiortc.rate import AimdRateControl, BandwidthUsage, OveruseDetector, RemoteBitrateEstimator
 
@@ -41,6 +46,11 @@ MIN_OVERUSE_THRESHOLD = 30.0
 # take it shows congestion within a round trip or two, and the estimate falls to what
 # got through.
 INITIAL_ESTIMATE_BPS = 1_000_000
+# A queue this much longer than the shortest the stream has seen is congestion; jitter
+# and a busy machine's pauses stay well below it.
+STANDING_QUEUE_MS = 50.0
+RECENT_MS = 500  # the lowest delay over this long is the queue's, not a spike's
+ABS_SEND_TIME_MS = 64_000  # abs-send-time wraps every 64 s
 
 
 class SteadyOveruseDetector(OveruseDetector):
@@ -70,8 +80,50 @@ class SteadyRateControl(AimdRateControl):
         return bitrate
 
 
+class StandingQueue:
+    """Whether packets wait in a queue that did not empty: their one-way delay (up to
+    the two clocks' constant offset) against the lowest the stream has seen."""
+
+    def __init__(self) -> None:
+        self._first: float | None = None
+        self._lowest = 0.0
+        self._recent: deque[tuple[int, float]] = deque()
+
+    def add(self, arrival_ms: int, abs_send_time: int) -> None:
+        delay = arrival_ms - abs_send_time * 1000 / (1 << 18)
+        if self._first is None:
+            self._first = delay
+        # Relative to the first packet, across abs-send-time's wrap.
+        half = ABS_SEND_TIME_MS / 2
+        delay = (delay - self._first + half) % ABS_SEND_TIME_MS - half
+        self._lowest = min(self._lowest, delay)
+        self._recent.append((arrival_ms, delay))
+        while arrival_ms - self._recent[0][0] > RECENT_MS:
+            self._recent.popleft()
+
+    @property
+    def standing(self) -> bool:
+        recent = min((d for _, d in self._recent), default=self._lowest)
+        return recent - self._lowest > STANDING_QUEUE_MS
+
+
 class SteadyBitrateEstimator(RemoteBitrateEstimator):
     def __init__(self) -> None:
         super().__init__()
         self.detector = SteadyOveruseDetector()
         self.rate_control = SteadyRateControl()
+        self.queue = StandingQueue()
+
+    def add(
+        self, arrival_time_ms: int, abs_send_time: int, payload_size: int, ssrc: int
+    ) -> tuple[int, list[int]] | None:
+        control = self.rate_control
+        if not control.current_bitrate_initialized:  # only the start needs it
+            self.queue.add(arrival_time_ms, abs_send_time)
+            control.congested |= self.queue.standing
+        return super().add(
+            arrival_time_ms=arrival_time_ms,
+            abs_send_time=abs_send_time,
+            payload_size=payload_size,
+            ssrc=ssrc,
+        )
