@@ -102,4 +102,3 @@ def _finished(check: Check) -> None:
     )
     if check.fix:
         console.print(f"        [bold]fix:[/bold] {redact.redact(check.fix)}", highlight=False)
-

@@ -121,7 +121,7 @@ def _not_connected(
         NAME,
         f"no candidate pair connected in {waited_s:g} s: UDP between here and the worker "
         "looks blocked (signaling over TCP works), and the worker offers no TURN server",
-        f"TURN is needed: run a TURN server (e.g. coturn) that both ends reach and set {TURN_SETTINGS}; "
-        "or open UDP between this network and the worker",
+        "TURN is needed: run a TURN server (e.g. coturn) that both ends reach and set "
+        f"{TURN_SETTINGS}; or open UDP between this network and the worker",
         **numbers,
     )

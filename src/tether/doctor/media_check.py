@@ -126,4 +126,3 @@ async def measure_media(
         down_kbps=estimate / 1000 if estimate else None,
         up_kbps=target / ESTIMATE_SHARE / 1000 if target else None,
     )
-

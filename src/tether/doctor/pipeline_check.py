@@ -63,7 +63,8 @@ def check_pipeline(catalog: list[dict[str, Any]], chosen: str, seen: PipelineSee
             numbers[f"reported_{key}"] = entry[key]
     listed = f"{len(numbers['pipelines'])} pipelines ({', '.join(numbers['pipelines'])})"
     if seen is None:
-        return Check.ok(NAME, f"{listed}; {chosen!r} is there (not run: no test session)", **numbers)
+        there = f"{listed}; {chosen!r} is there (not run: no test session)"
+        return Check.ok(NAME, there, **numbers)
     numbers |= {
         "cold": seen.loading_seen,
         "load_s": None if seen.load_s is None else round(seen.load_s, 1),

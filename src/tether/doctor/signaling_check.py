@@ -114,8 +114,7 @@ def judge_signaling(
             return Check.warn(
                 NAME,
                 f"{detail}: the slot is your own stream's, so no test session fits",
-                "stop the stream to test the media path, or start the worker with "
-                "--max-sessions 2",
+                "stop the stream to test the media path, or start the worker with --max-sessions 2",
                 **numbers,
             )
         return Check.fail(
