@@ -106,14 +106,17 @@ async def measure_media(
     span = max(end - start, 1e-3)
     back = recorder.between(start, end)
     ours = {a.frame_id for a in back if a.frame_id is not None}
-    distinct = len(ours) if ours else len(back)  # a pipeline that hides our numbers
+    sent = source.sent_between(start, end)
+    # A pipeline that hides our numbers: every frame back counts. The window's edges may
+    # hold a frame sent just before it: never more back than went out.
+    distinct = min(len(ours) if ours else len(back), sent)
     trips = [ms for at, ms in recorder.round_trips_ms if start <= at < end]
     last = back[-1] if back else None
     estimate = receive_estimate(peer.pc)
     target = sending_bitrate(peer.pc)
     return MediaNumbers(
         seconds=span,
-        fps_sent=source.sent_between(start, end) / span,
+        fps_sent=sent / span,
         fps_distinct=distinct / span,
         width=last.width if last else None,
         height=last.height if last else None,
