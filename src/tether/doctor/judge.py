@@ -5,8 +5,10 @@ and one fix for it. Pure logic: unit tests feed it numbers.
 - good everywhere: ok; fair or poor somewhere: warn (works, degraded); bad: fail.
 - Bandwidth is judged as the link judges it, for the reference picture (512x512): the
   question is whether this path carries a stream, not the doctor's small test picture.
-- A path short of bandwidth lowers the frame rate on purpose (the encoder halves it):
-  then the frame rate is not a fault of its own, and bandwidth is named."""
+- A path short of bandwidth shows it in other factors too: its queue drops packets
+  (loss) and holds them (RTT, frame round trip), and the encoder halves its frame rate
+  on purpose. While bandwidth is below good, those factors count at most as bad as
+  bandwidth does, and bandwidth is named: more bandwidth is the one fix."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from tether.studio.link.quality import THRESHOLDS, Factor, Level, grade
 NAME = "media"
 # Among equally bad factors, the cause before the symptom.
 ORDER = (Factor.BANDWIDTH, Factor.LOSS, Factor.RTT, Factor.LATENCY, Factor.FPS)
+
+SYMPTOMS_OF_A_NARROW_PATH = (Factor.LOSS, Factor.RTT, Factor.LATENCY, Factor.FPS)
 
 FIXES = {
     Factor.BANDWIDTH: (
@@ -103,8 +107,10 @@ def factor_values(m: MediaNumbers) -> dict[Factor, float]:
 def grades(m: MediaNumbers) -> dict[Factor, Level]:
     levels = {f: grade(f, v) for f, v in factor_values(m).items()}
     narrow = levels.get(Factor.BANDWIDTH, Level.GOOD)
-    if Factor.FPS in levels and narrow > Level.GOOD:
-        levels[Factor.FPS] = min(levels[Factor.FPS], narrow)
+    if narrow > Level.GOOD:
+        for factor in SYMPTOMS_OF_A_NARROW_PATH:
+            if factor in levels:
+                levels[factor] = min(levels[factor], narrow)
     return levels
 
 

@@ -21,6 +21,7 @@ from tether.rtc.measures import receive_estimate, received_counts
 FIRST_FRAME_S = 5.0  # the first processed frame, unless the worker says it loads a model
 LOAD_WAIT_S = 15.0  # how long a loading model is waited for
 MEDIA_S = 6.0  # the measured window
+WARMUP_S = 1.0  # after the first frame: the estimators leave their start values
 PING_EVERY_S = 0.2
 POLL_S = 0.05
 
@@ -98,6 +99,7 @@ async def measure_media(
 ) -> MediaNumbers:
     """Measure ``seconds`` of the running test session (frames already flow)."""
     clock = clock or MonotonicClock()
+    await _ping(peer, clock, clock.now() + WARMUP_S)
     before = await read_counters(peer.pc)
     start = time.monotonic()
     rtts = await _ping(peer, clock, clock.now() + seconds)
