@@ -9,6 +9,7 @@ import asyncio
 import errno
 import socket
 import time
+from typing import Any
 
 from tether.doctor.report import Check
 
@@ -32,7 +33,6 @@ async def check_reach(
     resolve_timeout_s: float = RESOLVE_TIMEOUT_S,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> Check:
-    where = f"{host}:{port}"
     started = time.monotonic()
     try:
         addresses = await resolve(host, port, resolve_timeout_s)
@@ -50,21 +50,39 @@ async def check_reach(
             f"check the spelling of {host} in the worker URL, or that its DNS record exists",
         )
     resolved_ms = (time.monotonic() - started) * 1000
-    numbers = {"addresses": addresses, "resolve_ms": round(resolved_ms, 1)}
+    numbers: dict[str, Any] = {"addresses": addresses, "resolve_ms": round(resolved_ms, 1)}
     started = time.monotonic()
     try:
         async with asyncio.timeout(connect_timeout_s):
             _, writer = await asyncio.open_connection(host, port)
-    except TimeoutError:
+    except OSError as exc:  # TimeoutError and ConnectionRefusedError are OSErrors
+        return _not_connected(exc, host, port, connect_timeout_s, numbers)
+    connect_ms = (time.monotonic() - started) * 1000
+    writer.transport.abort()
+    return Check.ok(
+        NAME,
+        f"{host} resolves to {', '.join(addresses)}; TCP port {port} accepts "
+        f"in {connect_ms:.0f} ms",
+        connect_ms=round(connect_ms, 1),
+        **numbers,
+    )
+
+
+def _not_connected(
+    exc: OSError, host: str, port: int, timeout_s: float, numbers: dict[str, Any]
+) -> Check:
+    """Refused, timed out and unreachable, each named, each with its fix."""
+    where = f"{host}:{port}"
+    if isinstance(exc, TimeoutError):
         return Check.fail(
             NAME,
-            f"TCP connect to {where} timed out after {connect_timeout_s:g} s "
+            f"TCP connect to {where} timed out after {timeout_s:g} s "
             "(no answer at all: packets to that port are dropped)",
             f"a firewall drops traffic to port {port}: open TCP port {port} to the worker "
             "(cloud security group / firewall rule), and check that the worker runs there",
             **numbers,
         )
-    except ConnectionRefusedError:
+    if isinstance(exc, ConnectionRefusedError):
         return Check.fail(
             NAME,
             f"TCP connect to {where} was refused (the host answers, nothing listens on {port})",
@@ -73,27 +91,17 @@ async def check_reach(
             "elsewhere",
             **numbers,
         )
-    except OSError as exc:
-        if exc.errno in _UNREACHABLE:
-            return Check.fail(
-                NAME,
-                f"{where} is unreachable: no route to the host ({exc.strerror})",
-                "check this machine's network connection and routes (VPN?) and that the "
-                "worker's address is right",
-                **numbers,
-            )
+    if exc.errno in _UNREACHABLE:
         return Check.fail(
             NAME,
-            f"TCP connect to {where} failed: {exc.strerror or exc}",
-            "check the worker URL and this machine's network connection",
+            f"{where} is unreachable: no route to the host ({exc.strerror})",
+            "check this machine's network connection and routes (VPN?) and that the "
+            "worker's address is right",
             **numbers,
         )
-    connect_ms = (time.monotonic() - started) * 1000
-    writer.transport.abort()
-    return Check.ok(
+    return Check.fail(
         NAME,
-        f"{host} resolves to {', '.join(addresses)}; TCP port {port} accepts "
-        f"in {connect_ms:.0f} ms",
-        connect_ms=round(connect_ms, 1),
+        f"TCP connect to {where} failed: {exc.strerror or exc}",
+        "check the worker URL and this machine's network connection",
         **numbers,
     )
