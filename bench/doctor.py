@@ -19,6 +19,7 @@ Cases, each with its target (issue 21):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from tests.net.lab import ROUTER_W, WORKER_ADDR, WORKER_NAME, WORKER_PORT, Lab
 
 TURN_PORT = WORKER_PORT + 1  # a second worker, one that hands out TURN
@@ -48,8 +50,24 @@ EXPECT: dict[str, tuple[set[int], str | None, float | None]] = {
 }
 
 
+def wait_free(lab: Lab, port: int, deadline_s: float = 45.0) -> float:
+    """Wait until the worker has no session in use (a test session that ended on a lossy
+    path holds its slot until the worker notices its peer is gone); the seconds waited."""
+    started = time.monotonic()
+    headers = {"Authorization": f"Bearer {lab.token}"}
+    with lab.entered(lab.worker_ns), httpx.Client(timeout=2) as http:
+        while time.monotonic() - started < deadline_s:
+            with contextlib.suppress(httpx.HTTPError):
+                load = http.get(f"http://127.0.0.1:{port}/api/v1/load", headers=headers)
+                if load.status_code == 200 and load.json()["sessions"] == 0:
+                    break
+            time.sleep(0.2)
+    return time.monotonic() - started
+
+
 def doctor(lab: Lab, port: int = WORKER_PORT, token: str | None = None) -> dict[str, Any]:
     """One doctor run from the studio namespace: its exit code, report and wall time."""
+    waited = wait_free(lab, port) if port != 9 else 0.0
     argv = [sys.executable, "-m", "tether", "doctor", "--json"]
     argv += ["--worker", f"http://{WORKER_NAME}:{port}"]
     started = time.monotonic()
@@ -63,7 +81,7 @@ def doctor(lab: Lab, port: int = WORKER_PORT, token: str | None = None) -> dict[
     lines = [x for x in proc.output().splitlines() if x.startswith("{")]
     report = json.loads(lines[-1]) if lines else {}
     leaked = (token or lab.token) in proc.output()
-    return {"code": code, "report": report, "wall_s": wall, "leaked": leaked}
+    return {"code": code, "report": report, "wall_s": wall, "leaked": leaked, "waited": waited}
 
 
 def set_fault(lab: Lab, case: str) -> tuple[int, str | None]:
@@ -98,6 +116,7 @@ def summarize(case: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "verdict_s_max": round(max(walls), 2),
         "report_s_max": round(max(r["report"].get("took_s", 0.0) for r in runs), 2),
         "token_leaked": any(r["leaked"] for r in runs),
+        "waited_for_free_worker_s_max": round(max(r["waited"] for r in runs), 1),
         "verdicts": sorted({r["report"].get("verdict", "")[:160] for r in runs}),
     }
     if case in EXPECT:

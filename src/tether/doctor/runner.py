@@ -121,7 +121,9 @@ class Doctor:
 
     async def _signaling(self, url: str) -> Check:
         options = self.options
-        client = SignalingClient(url, options.token)
+        client = SignalingClient(
+            url, options.token, open_timeout_s=signaling_check.SIGNALING_TIMEOUT_S
+        )
         self._session.signaling = client
         failed, ready = await signaling_check.open_signaling(client, bool(options.token))
         if failed is not None:

@@ -120,8 +120,9 @@ def judge_signaling(
         return Check.fail(
             NAME,
             f"{detail}: the worker is full, a new session would be refused (busy)",
-            "wait for a session to end, raise the worker's --max-sessions "
-            "(TETHER_MAX_SESSIONS), or use another worker",
+            "wait for a session to end (one that just ended, a test's too, holds its slot "
+            "until the worker notices its peer is gone: up to 30 s), raise the worker's "
+            "--max-sessions (TETHER_MAX_SESSIONS), or use another worker",
             **numbers,
         )
     if version and version != __version__:
