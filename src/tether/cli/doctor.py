@@ -59,8 +59,11 @@ def doctor(
     options = DoctorOptions(url, token, pipeline=pipeline, media_s=seconds)
     progress = None if as_json else Progress(_started, _finished)
     media = MediaAdapter.from_settings(settings, [host_of(url)])
-    with media.installed():
-        report = asyncio.run(run_doctor(options, progress))
+    try:
+        with media.installed():
+            report = asyncio.run(run_doctor(options, progress))
+    except KeyboardInterrupt:
+        raise fail("interrupted: no verdict", 130) from None
     if as_json:
         print(redact.redact(json.dumps(report.as_dict())), flush=True)
     else:

@@ -5,6 +5,7 @@ ICE, media and pipeline checks; it is closed however the run ends (also cancelle
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from tether.doctor.report import Check, Report, Status
 from tether.doctor.source import GrainySource, Recorder, RecordingSlot
 from tether.doctor.tls_check import check_tls
 from tether.tasks import TaskOwner
+
+logger = logging.getLogger(__name__)
 
 STAGES = ("reach", "tls", "signaling", "ice", "media", "pipeline")
 WATCH_S = 0.1
@@ -103,7 +106,15 @@ class Doctor:
             return
         self.progress.started(name)
         started = time.monotonic()
-        check = await work()
+        try:
+            check = await work()
+        except Exception as exc:  # a check's own bug: said as its result, no traceback
+            logger.debug("doctor check %s failed", name, exc_info=True)
+            check = Check.fail(
+                name,
+                f"the check stopped with an error: {type(exc).__name__}: {exc}",
+                "run it again; if it repeats, report it with the output of --json",
+            )
         check.took_s = time.monotonic() - started
         self._add(check)
         if check.status is Status.FAIL:
@@ -131,7 +142,7 @@ class Doctor:
         self._session.ready = ready
         health, load = await signaling_check.read_worker(url, options.token)
         check = signaling_check.judge_signaling(ready, health, load, options.own_sessions)
-        if check.status is Status.WARN and "own stream" in check.detail:
+        if check.numbers.get(signaling_check.OWN_SLOT):
             self._blocked = "the worker has no free session for a test (your stream holds it)"
         return check
 

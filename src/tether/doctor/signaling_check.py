@@ -20,6 +20,7 @@ from tether.client.tls import client_context
 from tether.doctor.report import Check
 
 NAME = "signaling"
+OWN_SLOT = "own_stream_holds_the_slot"  # a number of the check: no test session fits
 SIGNALING_TIMEOUT_S = 5.0
 HTTP_TIMEOUT_S = 3.0
 TOKEN_SETTINGS = "TETHER_WORKER_TOKEN (or --token-file)"
@@ -116,6 +117,7 @@ def judge_signaling(
                 f"{detail}: the slot is your own stream's, so no test session fits",
                 "stop the stream to test the media path, or start the worker with --max-sessions 2",
                 **numbers,
+                **{OWN_SLOT: True},
             )
         return Check.fail(
             NAME,
