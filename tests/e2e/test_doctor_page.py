@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import doc_screenshot
 from tests.helpers import Services
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,6 +38,7 @@ def test_test_connection_shows_progress_then_each_check_with_numbers(
     expect(ice).to_contain_text("host pair")
     expect(page.get_by_role("button", name="Test connection")).to_be_enabled()
     assert "page-doctor-secret" not in page.content()
+    doc_screenshot(page, "test-connection")
 
 
 def test_a_wrong_token_is_shown_as_the_token_with_its_fix(page: Page, services: Services) -> None:
