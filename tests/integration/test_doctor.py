@@ -118,6 +118,13 @@ async def test_the_studio_runs_the_checks_one_run_at_a_time(services: Services) 
     async with httpx.AsyncClient(base_url=studio.url, timeout=10) as http:
         foreign = await http.post("/api/v1/doctor", json={}, headers={"Origin": "http://evil.test"})
         assert foreign.status_code == 403
+        for bad in ({"seconds": 0}, {"seconds": "long"}, {"pipeline": ""}, {"extra": 1}):
+            refused = await http.post("/api/v1/doctor", json=bad)
+            assert refused.status_code == 422, (bad, refused.text)
+        plain = {"Content-Type": "text/plain"}
+        not_json = await http.post("/api/v1/doctor", content=b"x", headers=plain)
+        assert not_json.status_code == 415
+        assert (await http.get("/api/v1/doctor")).json()["run"] == 0  # none of them started
         started = await http.post("/api/v1/doctor", json={"seconds": 2})
         assert started.status_code == 202, started.text
         assert started.json()["running"] is True
