@@ -123,8 +123,9 @@ def judge_signaling(
             NAME,
             f"{detail}: the worker is full, a new session would be refused (busy)",
             "wait for a session to end (one that just ended, a test's too, holds its slot "
-            "until the worker notices its peer is gone: up to 30 s), raise the worker's "
-            "--max-sessions (TETHER_MAX_SESSIONS), or use another worker",
+            "until the worker notices its peer is gone: up to about a minute when its ICE "
+            "never connected), raise the worker's --max-sessions (TETHER_MAX_SESSIONS), or "
+            "use another worker",
             **numbers,
         )
     if version and version != __version__:
