@@ -99,3 +99,20 @@ def test_a_capped_path_is_a_warning_that_names_bandwidth(lab: Lab) -> None:
     assert "bandwidth" in media["detail"] and media["fix"]
     assert lab.cap_dropped() >= 0
     assert lab.token not in output
+
+
+def test_a_turn_server_that_does_not_answer_is_named(lab: Lab) -> None:
+    """TURN configured, but nothing runs at its address: the relay test names it."""
+    lab.block_forwarded_udp()
+    lab.worker(
+        TETHER_TURN_URLS=f"turn:{ROUTER_W}:3478?transport=udp",
+        TETHER_TURN_SECRET="unused-turn-secret",
+    )
+    code, report, output = run_doctor(lab)
+    assert code == 2, output
+    assert report["failed_check"] == "ice"
+    ice = check(report, "ice")
+    assert "TURN server" in ice["detail"] and "relay" in ice["detail"], ice
+    assert "TURN" in ice["fix"] and "unused-turn-secret" not in output
+    assert report["took_s"] < 20
+    assert lab.token not in output

@@ -48,13 +48,7 @@ async def check_ice(
     except ErrorReply as exc:
         return _refused(exc, numbers)
     except (SignalingError, TimeoutError) as exc:
-        return Check.fail(
-            NAME,
-            f"the worker did not take the test session: {exc or 'no answer in time'}",
-            "check the worker's log; a worker that answers signaling but not offers may be "
-            "overloaded",
-            **numbers,
-        )
+        return _no_session(peer, turn, str(exc), offer_timeout_s, numbers)
     if not await peer.wait_connected(ice_timeout_s):
         return _not_connected(peer, turn, ice_timeout_s, numbers)
     took_ms = (time.monotonic() - started) * 1000
@@ -73,6 +67,39 @@ async def check_ice(
         NAME,
         f"connected in {took_ms:.0f} ms over {pair.transport.upper()}: {via} pair "
         f"{pair.local_address} -> {pair.remote_address}",
+        **numbers,
+    )
+
+
+def _no_session(
+    peer: WorkerPeer, turn: list[str], why: str, waited_s: float, numbers: dict[str, Any]
+) -> Check:
+    """The offer did not become a session: gathering (STUN/TURN) never finished here or
+    at the worker, or the worker did not answer in time."""
+    gathered = local_candidate_types(peer.pc)
+    numbers["local_candidates"] = sorted(gathered)
+    if turn and "relay" not in gathered:
+        return Check.fail(
+            NAME,
+            f"no test session within {waited_s:g} s: the TURN server ({', '.join(turn)}) "
+            "gave no relay address (the worker gathers through it too, and did not answer)",
+            "check that the TURN server runs and that both ends reach it (UDP or TCP port "
+            "3478; ?transport=tcp in TETHER_TURN_URLS for TCP), and that the worker's "
+            "TETHER_TURN_SECRET matches the server's static-auth-secret",
+            **numbers,
+        )
+    if peer.pc.iceGatheringState != "complete":
+        return Check.fail(
+            NAME,
+            f"gathering ICE candidates did not finish in {waited_s:g} s",
+            "check the STUN servers in the worker's TETHER_ICE_SERVERS: both ends must reach them",
+            **numbers,
+        )
+    late = why or f"not within {waited_s:g} s"
+    return Check.fail(
+        NAME,
+        f"the worker did not answer the test session's offer: {late}",
+        "check the worker's log; a worker that answers signaling but not offers may be overloaded",
         **numbers,
     )
 
