@@ -1,9 +1,11 @@
 """More of `tether doctor` against real processes: an https worker (its CA named, days
 to expiry; untrusted without TETHER_CA_FILE), a cold pipeline (its load timed), a
-pipeline the worker lacks, and the studio's test while its own stream holds the slot."""
+pipeline the worker lacks, the studio's test while its own stream holds the slot, and a
+studio closed mid-test (its run is cancelled: no task or peer left)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,17 @@ from typing import Any
 import httpx
 import pytest
 import trustme
+import uvicorn
 
 from tests.helpers import Services, wait_until
 from tests.integration.slow_pipeline import plugin_env
+from tests.integration.test_clean_close import open_peer_connections
 from tests.integration.test_doctor import doctor, report_of
 from tests.integration.test_tls import _tls_service
+from tether.config import StudioSettings
+from tether.studio.app import create_studio_app
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
+from tether.tools.processes import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -114,3 +121,29 @@ async def test_the_studios_test_skips_media_while_its_own_stream_holds_the_slot(
     assert signaling["status"] == "warn" and "own stream" in signaling["detail"]
     assert check(result, "media")["status"] == "skipped"
     assert "own-secret" not in json.dumps(state)
+
+
+async def test_a_studio_closed_mid_test_leaves_no_task_or_peer_behind(services: Services) -> None:
+    worker = services.worker(token="close-secret")
+    port = free_port()
+    settings = StudioSettings(port=port, worker_url=worker.url, worker_token="close-secret")
+    app = create_studio_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    serving = asyncio.create_task(server.serve())
+    await wait_until(lambda: server.started, 10, "studio started")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        started = await http.post("/api/v1/doctor", json={"seconds": 10})
+        assert started.status_code == 202, started.text
+
+        async def measuring() -> bool:
+            return (await http.get("/api/v1/doctor")).json()["current"] == "media"
+
+        await wait_until(measuring, 20, "the test session's media check running")
+    app.state.begin_shutdown()
+    server.should_exit = True
+    await asyncio.wait_for(serving, 15)
+    leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert leftover == [], [t.get_name() for t in leftover]
+    assert open_peer_connections() == []
