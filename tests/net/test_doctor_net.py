@@ -1,6 +1,7 @@
 """`tether doctor` across the network lab, run in the studio's namespace against the
 worker's: a port whose SYNs are dropped, UDP dropped with and without TURN, and a
-capped path. Each checks the exit code, the named check, and that no token shows."""
+capped path, a TURN server that does not answer, no route at all. Each checks the exit
+code, the named check, and that no token shows."""
 
 from __future__ import annotations
 
@@ -115,4 +116,17 @@ def test_a_turn_server_that_does_not_answer_is_named(lab: Lab) -> None:
     assert "TURN server" in ice["detail"] and "relay" in ice["detail"], ice
     assert "TURN" in ice["fix"] and "unused-turn-secret" not in output
     assert report["took_s"] < 20
+    assert lab.token not in output
+
+
+def test_an_unreachable_network_is_named_unreachable_at_once(lab: Lab) -> None:
+    """The studio's side has no route to the worker (its default route is gone)."""
+    lab.worker()
+    lab._ns(lab.studio_ns, "ip", "route", "del", "default")
+    code, report, output = run_doctor(lab)
+    assert code == 2, output
+    assert report["failed_check"] == "reach"
+    reach = check(report, "reach")
+    assert "unreachable" in reach["detail"] and "route" in reach["fix"]
+    assert report["took_s"] < 2
     assert lab.token not in output
