@@ -1,6 +1,6 @@
 """`tether doctor` across the network lab, run in the studio's namespace against the
-worker's: a port whose SYNs are dropped, UDP dropped with and without TURN, and a
-capped path, a TURN server that does not answer, no route at all. Each checks the exit
+worker's: a port whose SYNs are dropped, UDP dropped with and without TURN, a capped
+path, a TURN server that does not answer, and no route at all. Each checks the exit
 code, the named check, and that no token shows."""
 
 from __future__ import annotations
