@@ -60,6 +60,9 @@ class MediaSession:
         # Given only to the studio that made the session (in its answer); a resume needs it.
         self.resume_secret = secrets.token_urlsafe(24)
         self.state = SessionState.CONNECTING
+        # Whether media ever connected: only such a session is kept for a resume when its
+        # studio's socket closes (one that never connected has nothing to resume).
+        self.has_connected = False
         self.input = FrameSlot("worker.in")
         self.frames_out = 0
         self.pipeline_errors = 0  # frames the pipeline failed on, for the session's life
@@ -195,6 +198,7 @@ class MediaSession:
                 return
             if pc.connectionState == "connected":
                 self.state = SessionState.ACTIVE
+                self.has_connected = True
             elif pc.connectionState in ("failed", "closed") and self.state != SessionState.CLOSED:
                 self.state = SessionState.WARM
                 self.lost_at = time.monotonic()

@@ -20,7 +20,7 @@ from tether.media.sdp_check import BadOffer, check_offer_sdp
 from tether.pipelines import describe, load_pipelines
 from tether.rtc.ice import create_peer_connection
 from tether.tasks import TaskOwner
-from tether.timing import WORKER_DRAIN_CHECK_S
+from tether.timing import WORKER_CONNECT_TIMEOUT_S, WORKER_DRAIN_CHECK_S
 from tether.worker.capacity import Capacity
 from tether.worker.ice import IceServers
 from tether.worker.runner import PipelineRunner
@@ -115,6 +115,7 @@ class Worker:
             await self.tasks.cancel(self._expiry.pop(session.id, None))
             session.owner = owner
             self.sessions[session.id] = session
+            self.tasks.spawn(self._connect_deadline(session, pc), f"connect-{session.id}")
         finally:
             self._reserved.discard(session)
         for other in [s for s in self.sessions.values() if s.owner == owner and s is not session]:
@@ -146,7 +147,7 @@ class Worker:
             await pc.setLocalDescription(await pc.createAnswer())
             if session.state == SessionState.CLOSED:
                 raise BadOffer("the session expired meanwhile")
-        except Exception:
+        except BaseException:  # cancelled too: the studio's socket closed meanwhile
             await pc.close()
             if not resumed:
                 await session.close()
@@ -172,6 +173,29 @@ class Worker:
         self._expiry.pop(session.id, None)
         if session.state == SessionState.WARM:
             logger.info("session %s expired", session.id)
+            await self._drop(session)
+
+    async def _connect_deadline(self, session: MediaSession, pc: RTCPeerConnection) -> None:
+        """Give up ``pc`` if it has not connected in time, rather than hold a slot
+        until aiortc's ICE gives up."""
+        await self.clock.sleep(WORKER_CONNECT_TIMEOUT_S)
+        if session.pc is not pc or session.state != SessionState.CONNECTING:
+            return  # connected, replaced by a resume, lost or dropped meanwhile
+        waited = WORKER_CONNECT_TIMEOUT_S
+        if session.has_connected:  # a resume that did not connect: warm again, kept
+            logger.info("session %s: resumed peer not connected after %.0fs", session.id, waited)
+            await pc.close()
+            return
+        logger.info("session %s: peer not connected after %.0fs; dropped", session.id, waited)
+        await self._drop(session)
+
+    async def drop_unconnected(self, owner: str) -> None:
+        """A studio's socket closed: its sessions that never connected their media go
+        now (nobody is left to finish their negotiation), freeing their slots. Sessions
+        that did connect keep their grace for a resume."""
+        gone = [s for s in self.sessions.values() if s.owner == owner and not s.has_connected]
+        for session in gone:
+            logger.info("session %s: its socket closed before it connected; dropped", session.id)
             await self._drop(session)
 
     async def drop_owned_by(self, owner: str) -> None:
