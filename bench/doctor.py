@@ -31,11 +31,10 @@ from typing import Any
 import httpx
 from tests.net.lab import ROUTER_W, WORKER_ADDR, WORKER_NAME, WORKER_PORT, Lab
 
-TURN_PORT = WORKER_PORT + 1  # a second worker, one that hands out TURN
-# A third for the UDP-blocked case: its test session never connects, and a session that
-# is still connecting holds the worker's one slot until its ICE gives up (tens of
-# seconds): the cases after it would find that worker busy.
-BLOCKED_PORT = WORKER_PORT + 2
+# A second worker, one that hands out TURN. The UDP-blocked case shares the first: its
+# test session never connects, and the worker drops such a session (its slot free again)
+# as soon as the doctor's signaling socket closes.
+TURN_PORT = WORKER_PORT + 1
 TURN_SECRET = "bench-turn-secret"
 DEFAULT = "healthy,wrong-token,refused,syn-dropped,udp-blocked,udp-turn,capped,clean,loss-5"
 # case: (expected exit codes, expected failing check, target seconds)
@@ -99,8 +98,7 @@ def set_fault(lab: Lab, case: str) -> tuple[int, str | None]:
         lab.cap(300)
     elif case == "loss-5":
         lab.loss(0.05)
-    ports = {"udp-turn": TURN_PORT, "udp-blocked": BLOCKED_PORT}
-    return ports.get(case, WORKER_PORT), None
+    return (TURN_PORT if case == "udp-turn" else WORKER_PORT), None
 
 
 def summarize(case: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -158,8 +156,6 @@ def main() -> None:
                 TETHER_TURN_URLS=f"turn:{ROUTER_W}:3478?transport=udp",
                 TETHER_TURN_SECRET=TURN_SECRET,
             )
-        if "udp-blocked" in cases:
-            extra_worker(lab, BLOCKED_PORT)
         for case in cases:
             port, token = set_fault(lab, case)
             count = opts.runs if case in ("clean", "loss-5") else opts.repeat
