@@ -166,3 +166,48 @@ async def test_a_connected_sessions_socket_drop_keeps_it_for_a_resume(
         await peer.close()
         await signaling.close()
         await first.close()
+
+
+async def test_a_resume_that_never_connects_goes_warm_at_the_deadline(
+    services: Services, black_hole: int
+) -> None:
+    worker = services.worker(TETHER_MAX_SESSIONS="1")
+    source = NumberedSource(128, 128, fps=15)
+    first = WorkerClient(worker.url, worker.token, source, FrameSink(source=source))
+    signaling = SignalingClient(worker.url, worker.token)
+    again = NumberedSource(128, 128, fps=15)
+    sink = FrameSink(source=again)
+    peer = WorkerPeer(again, RecordingSlot(sink))
+    try:
+        await first.start({"pipeline": "gray"})
+        await wait_until(lambda: first.sink.frames >= 3, 30, "frames before the resume")
+        assert first.peer is not None and first.peer.resume is not None
+        resume = first.peer.resume
+        async with open_socket(worker) as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+            offer = {
+                "type": "offer",
+                "request_id": "r1",
+                "sdp": await dead_end_offer(black_hole),
+                "resume_session_id": resume.session_id,
+                "resume_secret": resume.secret,
+            }
+            await ws.send(json.dumps(offer))
+            answer = json.loads(await ws.recv())
+            assert answer["type"] == "answer" and answer["resumed"] is True, answer
+            answered_at = time.monotonic()
+            assert await readiness(worker) == (503, {"ready": False, "state": "full"})
+            deadline = WORKER_CONNECT_TIMEOUT_S + 5
+            await wait_until(lambda: is_free(worker), deadline, "the slot to be free")
+            assert time.monotonic() - answered_at >= WORKER_CONNECT_TIMEOUT_S - 0.5
+            listed = await sessions(worker)
+            assert [(s["id"], s["state"]) for s in listed] == [(resume.session_id, "warm")]
+        # Kept for its studio: a resume that does connect gets the same session.
+        await signaling.connect(10)
+        await peer.start(signaling, {"pipeline": "gray"}, 1, resume=resume)
+        assert peer.answer is not None and peer.answer.resumed is True
+        await wait_until(lambda: sink.frames >= 5, 30, "frames on the resumed session")
+    finally:
+        await peer.close()
+        await signaling.close()
+        await first.close()
