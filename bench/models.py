@@ -69,9 +69,13 @@ def diffusion_pipeline(opts: argparse.Namespace, directory: Path) -> tuple[Any, 
 
     if not (directory / "model_index.json").is_file():
         dtype = "float16" if opts.device.startswith("cuda") else "float32"
-        build(directory, opts.shape, dtype)
+        build(directory, opts.shape, dtype, device=opts.device)
     settings = DiffusionSettings.from_env(diffusion_env(opts, directory))
     return Diffusion(settings), DiffusionParams(steps=opts.steps)
+
+
+def model_dir(opts: argparse.Namespace, workdir: Path) -> Path:
+    return opts.model_dir or workdir / f"model-{opts.shape}"
 
 
 def diffusion_env(opts: argparse.Namespace, directory: Path) -> dict[str, str]:
@@ -99,7 +103,7 @@ def pipeline_only(opts: argparse.Namespace, case: str, workdir: Path) -> dict[st
 
         pipeline, params, frame = Segment(), SegmentParams(), portrait(opts.size, opts.size)
     elif case == "diffusion":
-        pipeline, params = diffusion_pipeline(opts, workdir / f"model-{opts.shape}")
+        pipeline, params = diffusion_pipeline(opts, model_dir(opts, workdir))
         frame = np.random.default_rng(0).integers(0, 255, (opts.size, opts.size, 3), np.uint8)
     else:
         return {"case": case, "error": "--pipeline-only runs segment and diffusion"}
@@ -150,6 +154,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="diffusion: denoising steps")
     parser.add_argument("--compile", action="store_true", help="diffusion: torch.compile")
     parser.add_argument("--pipeline-only", action="store_true")
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="diffusion: built here once, then reused"
+    )
     opts = parser.parse_args()
     if opts.shape is None:
         opts.shape = "sd-turbo" if opts.device.startswith("cuda") else "tiny"

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 
 from bench import BENCH_CLIENT
-from bench.models import diffusion_env, quantiles
+from bench.models import diffusion_env, model_dir, quantiles
 from bench.relay import cpu_seconds, start
 from tether.tools.probe import FrameSink, NumberedSource, PictureSource, StudioClient
 from tether.tools.processes import free_port
@@ -206,7 +206,7 @@ async def slow_case(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 async def diffusion_case(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    directory = workdir / f"model-{opts.shape}"
+    directory = model_dir(opts, workdir)
     if not (directory / "model_index.json").is_file():
         build = [sys.executable, "-m", "tether_diffusion.build", str(directory)]
         command = [*build, "--shape", opts.shape]

@@ -118,9 +118,13 @@ def _byte_symbols() -> list[str]:
     return [mapping[b] for b in range(256)]
 
 
-def build(directory: Path, shape: str = "tiny", dtype: str = "float32", seed: int = 0) -> Path:
+def build(
+    directory: Path, shape: str = "tiny", dtype: str = "float32", seed: int = 0, device: str = "cpu"
+) -> Path:
     """Writes a random-weight StableDiffusionImg2ImgPipeline of ``shape`` to ``directory``
-    with save_pretrained; it loads back with from_pretrained(local_files_only=True)."""
+    with save_pretrained; it loads back with from_pretrained(local_files_only=True).
+    ``device``: where the random weights are made (a GPU makes sd-turbo's in seconds,
+    a small CPU takes minutes)."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -143,11 +147,15 @@ def build(directory: Path, shape: str = "tiny", dtype: str = "float32", seed: in
         pad_token_id=vocab_size - 1,
         **spec["text"],
     )
+    with torch.device(device):
+        vae = AutoencoderKL(**spec["vae"])
+        text_encoder = CLIPTextModel(text_config)
+        unet = UNet2DConditionModel(**spec["unet"])
     pipe = StableDiffusionImg2ImgPipeline(
-        vae=AutoencoderKL(**spec["vae"]),
-        text_encoder=CLIPTextModel(text_config),
+        vae=vae,
+        text_encoder=text_encoder,
         tokenizer=CLIPTokenizer.from_pretrained(str(directory / "tokenizer")),
-        unet=UNet2DConditionModel(**spec["unet"]),
+        unet=unet,
         # sd-turbo's scheduler: Euler with trailing timesteps (1 to 4 steps).
         scheduler=EulerDiscreteScheduler(
             beta_schedule="scaled_linear",
@@ -159,7 +167,8 @@ def build(directory: Path, shape: str = "tiny", dtype: str = "float32", seed: in
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.to(dtype=getattr(torch, dtype))
+    if dtype != "float32":
+        pipe.to(dtype=getattr(torch, dtype))
     pipe.save_pretrained(str(directory))
     return directory
 
@@ -169,8 +178,9 @@ def main() -> None:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    parser.add_argument("--device", default="cpu", help="where to make the weights")
     opts = parser.parse_args()
-    print(build(opts.directory, opts.shape, opts.dtype))
+    print(build(opts.directory, opts.shape, opts.dtype, device=opts.device))
 
 
 if __name__ == "__main__":
