@@ -11,21 +11,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=.gpu-wheels
 PY=${PYTHON:-python3}
+# What the GPU image lacks (it has torch, transformers, huggingface_hub, safetensors,
+# tokenizers, numpy, pillow): diffusers and pydantic, as CPython 3.12 wheels, no deps.
+NEEDS=(diffusers==0.42.1 pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0
+  typing-inspection==0.4.5 importlib-metadata==10.2.0)
 case "${1:-}" in
   prepare)
-    # Pure-Python wheels and manylinux ones for the host's CPython (3.10 to 3.12).
-    for v in 3.10 3.11 3.12; do
-      $PY -m pip download --quiet --dest "$WHEELS" --only-binary=:all: \
-        --python-version "$v" --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
-        diffusers transformers pydantic "huggingface_hub" safetensors tokenizers regex \
-        pyyaml tqdm filelock fsspec requests packaging
-    done
+    $PY -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+      --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$WHEELS" "${NEEDS[@]}"
     du -sh "$WHEELS"
     ;;
   run)
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site "$WHEELS"/*.whl
+    PY=python3
+    export PYTHONPATH="/tmp/site:$PWD/src:$PWD:$PWD/examples/tether-diffusion/src"
+    export PYTHONUNBUFFERED=1
     $PY -c 'import torch; assert torch.cuda.is_available(), "no GPU"; print(torch.__version__, torch.cuda.get_device_name(0))'
-    $PY -m pip install --quiet --no-index --find-links "$WHEELS" diffusers transformers pydantic
-    export PYTHONPATH="$PWD/src:$PWD:$PWD/examples/tether-diffusion/src"
     common=(--pipeline-only --case diffusion --shape sd-turbo --device cuda --size 512
       --model-dir /tmp/tether-sd-turbo-random)
     timeout 240 $PY bench/models.py "${common[@]}" --seconds 30 --steps 2 || echo '{"error": "eager run failed"}'
