@@ -80,7 +80,12 @@ class PictureSource(NumberedSource):
         height, width = picture.shape[:2]
         super().__init__(width, height, fps)
         rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
-        self._base = rgb.reformat(format="yuv420p").to_ndarray()
+        self._picture = rgb.reformat(format="yuv420p").to_ndarray()
+
+    def planes(self, frame_id: int) -> np.ndarray:
+        planes = self._picture.copy()
+        stamp_id(planes, self.width, frame_id)
+        return planes
 
 
 @dataclass
