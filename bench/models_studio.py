@@ -194,7 +194,7 @@ async def segment_case(opts: argparse.Namespace, workdir: Path) -> dict[str, Any
 async def slow_case(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     stack = launch()
     try:
-        source = NumberedSource(opts.size, opts.size, opts.fps)
+        source = NumberedSource(opts.size, opts.size, opts.fps, scene="camera")
         params = {"pipeline": "slow", "delay_ms": 150}
         result = await stream_case(opts, stack, source, params, True)
     finally:
@@ -213,7 +213,7 @@ async def diffusion_case(opts: argparse.Namespace, workdir: Path) -> dict[str, A
         await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True)
     stack = launch(worker_env=diffusion_env(opts, directory))
     try:
-        source = NumberedSource(opts.size, opts.size, opts.fps)
+        source = NumberedSource(opts.size, opts.size, opts.fps, scene="camera")
         params = {"pipeline": "diffusion", "steps": opts.steps}
         result = await stream_case(opts, stack, source, params, False)
     finally:

@@ -15,7 +15,9 @@ import numpy as np
 from bench.models_studio import Samples, launch, leaving_connected, wait_for
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 
-OLD = "invert"  # the model running before the switch: its frames are told by their colour
+# The model running before the switch: its frames are told by their colour, on the
+# probe's still picture (a moving camera scene would blur the three apart).
+OLD = "invert"
 FALLBACK = "black"  # what the studio shows while no model's frames arrive
 REGION = (slice(64, None), slice(0, 96))  # below the frame-number band, the ramp's dark end
 
