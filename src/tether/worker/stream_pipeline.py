@@ -224,16 +224,16 @@ class StreamPipeline:
             return loading_state(load, now, running=self.current.name, note=None)
         pipeline, load = self.current, self._models.get(self.current.name)
         if (failed := self._models.failed(pipeline)) is not None:
-            error = self.error or f"{pipeline.name}: {failed}"
             return protocol.PipelineState(
-                state="error", pipeline=pipeline.name, error=error, note=self.note
+                state="error", pipeline=pipeline.name, error=failed, note=self.note
             )
         if not self._models.ready(pipeline):
             if load is None or not self._shown(load, now):
                 return None
             return loading_state(load, now, running=None, note=self.note)
-        if self.error is not None:
-            return protocol.PipelineState(state="error", pipeline=pipeline.name, error=self.error)
+        if self.error is not None:  # (its name said once: "sd failed: ValueError: ...")
+            error = self.error.removeprefix(f"{pipeline.name}: ")
+            return protocol.PipelineState(state="error", pipeline=pipeline.name, error=error)
         if not self._started:
             return None  # ready once its frames come
         shown = load is not None and (load.declared or (load.took_s or 0) >= PIPELINE_WARMUP_S)
