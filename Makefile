@@ -55,9 +55,11 @@ $(RUNTIME): pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $(RUNTIME)
 
-# ... and what testing adds (make test): pytest, ruff, Playwright, hypothesis, the example plugin.
-$(STAMP): $(RUNTIME)
-	$(BIN)/pip install --quiet -e '.[test]' -e examples/tether-posterize
+# ... and what testing adds (make test): pytest, ruff, Playwright, hypothesis, the example
+# plugin, and the stand-in models the tests load (slow, slow-loading, failing).
+$(STAMP): $(RUNTIME) examples/tether-testmodels/pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]' -e examples/tether-posterize \
+		-e examples/tether-testmodels
 	touch $(STAMP)
 
 up: $(RUNTIME)
