@@ -16,9 +16,11 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from tether.media.frame_id import ID_BITS, base_planes, read_id, stamp_id
+from tether.media.frame_id import ID_BITS, read_id, stamp_id
 from tether.media.frames import FrameSlot
 from tether.tasks import TaskOwner
+from tether.tools.scene import make_scene
+from tether.tools.viewing import Arrival, report
 
 
 class NumberedSource(MediaStreamTrack):
@@ -27,19 +29,27 @@ class NumberedSource(MediaStreamTrack):
     kind = "video"
 
     def __init__(
-        self, width: int = 512, height: int = 512, fps: float = 30.0, id_offset: int = 0
+        self,
+        width: int = 512,
+        height: int = 512,
+        fps: float = 30.0,
+        id_offset: int = 0,
+        scene: str = "still",
+        seed: int = 1,
     ) -> None:
         super().__init__()
         self.width, self.height, self.fps = width, height, fps
         self.id_offset = id_offset  # several sources side by side: tell their frames apart
         self.sent_at: dict[int, float] = {}
         self.count = 0
-        self._base = base_planes(width, height)
+        # "still" (the default) is what tests comparing pictures need; benchmarks and the
+        # network lab send "camera", which needs bitrate as a real camera does.
+        self.scene = make_scene(scene, width, height, seed)
         self._start: float | None = None
 
     def planes(self, frame_id: int) -> np.ndarray:
         """The yuv420p picture (stacked planes) of frame ``frame_id``, number drawn in."""
-        planes = self._base.copy()
+        planes = self.scene.planes(frame_id)
         stamp_id(planes, self.width, frame_id)
         return planes
 
@@ -76,6 +86,7 @@ class FrameSink:
 
     history: list[tuple[float, int]] = field(default_factory=list)  # (received at, frame id)
     widths: list[tuple[float, int]] = field(default_factory=list)  # (received at, width)
+    arrivals: list[Arrival] = field(default_factory=list)  # what a viewer saw: see viewing
     _seen: set[int] = field(default_factory=set)
 
     def record(self, frame: av.VideoFrame) -> None:
@@ -83,6 +94,7 @@ class FrameSink:
         self.frames += 1
         self.received_at.append(now)
         self.widths.append((now, frame.width))
+        size = frame.width, frame.height
         source = self.source
         if source is not None and frame.width < source.width:
             # A link short of bitrate shrinks the picture: read it at the source's size.
@@ -90,6 +102,7 @@ class FrameSink:
         luma = frame.to_ndarray(format="gray")
         self.last_id = read_id(luma, self.inverted)
         self.history.append((now, self.last_id))
+        self.arrivals.append(Arrival(now, self.last_id, *size))
         sent = self.source.sent_at.get(self.last_id) if self.source is not None else None
         # Count each frame number once: a held (repeated) frame is not a new round trip.
         if sent is not None and self.last_id not in self._seen:
@@ -104,6 +117,13 @@ class FrameSink:
                 self.record(await track.recv())
         except MediaStreamError:
             return
+
+    def windows(self, t0: float, t1: float, **options: float) -> dict:
+        """What a viewer saw in ``[t0, t1)``, per window and in all (``viewing.report``)."""
+        source = self.source
+        sent_at = source.sent_at if source is not None else {}
+        full = (source.width, source.height) if source is not None else (0, 0)
+        return report(self.arrivals, sent_at, full, t0, t1, **options)
 
     def fps_since(self, since: float) -> float:
         times = [t for t in self.received_at if t >= since]
