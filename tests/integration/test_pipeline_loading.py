@@ -255,3 +255,44 @@ async def test_tether_run_waits_for_a_model_that_loads(services: Services, tmp_p
     )
     assert (result.frames_in, result.frames_out, result.dropped) == (10, 10, 0)
     assert result.seconds >= 2.5
+
+
+async def test_a_reconnect_does_not_load_the_model_again(services: Services) -> None:
+    worker = services.worker(TETHER_TESTMODELS_LOAD_MS="1500")
+    studio = services.studio(worker, TETHER_DEBUG_ENDPOINTS="1")
+    source = NumberedSource(256, 256, fps=30)
+    sink = FrameSink(source=source)
+    client = StudioClient(studio.url, source, sink)
+    headers = {"Authorization": f"Bearer {worker.token}"}
+    try:
+        await client.start({"pipeline": "staged_load"})
+        await wait_until(lambda: sink.frames >= 30, 30, "processed frames")
+        async with httpx.AsyncClient(base_url=worker.url, headers=headers, timeout=5) as http:
+            loaded = (await http.get("/api/v1/models")).json()
+            assert [(m["name"], m["state"]) for m in loaded["models"]] == [("staged_load", "ready")]
+            assert loaded["models"][0]["elapsed_s"] >= 1.4
+            assert loaded["load_timeout_s"] == 180
+            async with httpx.AsyncClient(base_url=studio.url, timeout=5) as studio_http:
+                dropped = await studio_http.post("/api/v1/cloud/debug/disconnect-webrtc")
+                assert dropped.status_code == 200, dropped.text
+            seen: list[dict[str, Any]] = []
+
+            async def back() -> bool:
+                status = await get_status(studio)
+                seen.append(status)
+                return status["stats"]["reconnects"] >= 1 and status["state"] == "connected"
+
+            await wait_until(back, 20, "the link to come back")
+            count = sink.frames
+            await wait_until(lambda: sink.frames >= count + 30, 10, "frames after the reconnect")
+            status = await get_status(studio)
+            assert status["pipeline_state"]["state"] == "ready"
+            assert status["pipeline_state"]["running"] == "staged_load"
+            # Never loading again: the model stayed loaded in the worker's process.
+            assert not any((s["pipeline_state"] or {}).get("state") == "loading" for s in seen), [
+                s["pipeline_state"] for s in seen
+            ]
+            again = (await http.get("/api/v1/models")).json()["models"]
+            assert again == loaded["models"]
+    finally:
+        await client.close()

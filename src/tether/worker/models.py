@@ -197,6 +197,23 @@ class Models:
         for listener in list(self._listeners):
             listener(name)
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Each load of this process: what the worker's ``GET /api/v1/models`` says."""
+        now = self._clock.now()
+        return [
+            {
+                "name": load.name,
+                "state": load.state,
+                "stage": load.stage if load.state == "loading" else None,
+                "progress": load.progress.fraction,
+                "elapsed_s": round(now - load.started_at, 1)
+                if load.state == "loading"
+                else load.took_s,
+                "error": load.error,
+            }
+            for load in self._loads.values()
+        ]
+
     async def close(self) -> None:
         await self._tasks.close()
 
