@@ -206,8 +206,10 @@ class WorkerPeer:
 
     @property
     def pipeline_loading(self) -> bool:
-        """The worker says its pipeline is loading (its frames are late for that)."""
-        return self._pipeline_state is not None and self._pipeline_state.state == "loading"
+        """The worker says its frames wait for a pipeline's load (they are late for that).
+        A load beside a running pipeline (make-before-break) keeps the frames coming."""
+        state = self._pipeline_state
+        return state is not None and state.state == "loading" and state.running is None
 
     def pipeline_state(self) -> protocol.PipelineState | None:
         """The worker's pipeline state; a load's time counted on to now."""
