@@ -256,7 +256,7 @@ class MediaSession:
 
     async def close(self) -> None:
         self.state = SessionState.CLOSED
+        self.pipeline.close()  # first: a frame still in flight starts nothing more
         await self._tasks.close()
-        self.pipeline.close()
         if self.pc is not None:
             await self.pc.close()

@@ -57,6 +57,7 @@ class StreamPipeline:
         self.meter = PipelineMeter(self._clock)
         self.reported: protocol.PipelineState | None = None
         self._ticker: asyncio.Task[Any] | None = None
+        self._closed = False
         self._models.listen(self._changed)
 
     @property
@@ -254,6 +255,8 @@ class StreamPipeline:
         return load if load is not None and load.state == "loading" else None
 
     def _watch_load(self) -> None:
+        if self._closed:  # a frame still in flight as the session closes
+            return
         if self._ticker is None or self._ticker.done():
             self._ticker = self._spawn(self._tick(), "pipeline-loading")
 
@@ -268,5 +271,6 @@ class StreamPipeline:
             self._tell()
 
     def close(self) -> None:
+        self._closed = True
         self._models.unlisten(self._changed)
         self._streams.clear()
