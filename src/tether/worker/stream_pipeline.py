@@ -67,10 +67,12 @@ class StreamPipeline:
     # --- choosing ---
     def choose(self, pipeline: Pipeline, params: PipelineParams) -> None:
         """The stream wants ``pipeline`` now (a parameter set named it)."""
-        if pipeline is self.current:
-            self.params, self._wanted = params, None  # (a switch back during a load)
-        elif self._wanted is not None and pipeline is self._wanted[0]:
+        if self._wanted is not None and pipeline is self._wanted[0]:
             self._wanted = (pipeline, params)
+            return
+        self._wanted = None  # whatever loads for an earlier wish goes on loading, unwanted
+        if pipeline is self.current:
+            self.params = params  # (a switch back during a load)
         elif self._models.ready(pipeline):
             self._switch(pipeline, params, note=None)
         elif (why_not := self._why_not_keep(pipeline)) is not None or not self._started:
