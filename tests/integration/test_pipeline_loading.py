@@ -266,6 +266,9 @@ async def test_a_reconnect_does_not_load_the_model_again(services: Services) -> 
     headers = {"Authorization": f"Bearer {worker.token}"}
     try:
         await client.start({"pipeline": "staged_load"})
+        await wait_until(
+            lambda: watch(studio, [], lambda p: p.get("state") == "ready"), 30, "the load"
+        )
         await wait_until(lambda: sink.frames >= 30, 30, "processed frames")
         async with httpx.AsyncClient(base_url=worker.url, headers=headers, timeout=5) as http:
             loaded = (await http.get("/api/v1/models")).json()
