@@ -20,7 +20,13 @@ SERVING_FLAGS = [
 
 def test_the_subcommands_in_help_order() -> None:
     names = list(get_command(app).commands)  # type: ignore[attr-defined]
-    assert names == ["worker", "studio", "up", "run", "drain", "status", "pipelines"]
+    assert names == ["worker", "studio", "up", "run", "drain", "status", "doctor", "pipelines"]
+
+
+def test_every_doctor_flag_has_its_environment_variable() -> None:
+    params = get_command(app).commands["doctor"].params  # type: ignore[attr-defined]
+    missing = [p.opts[0] for p in params if p.opts[0] != "--help" and not p.envvar]
+    assert not missing, missing
 
 
 def test_worker_and_studio_end_with_the_serving_options() -> None:
