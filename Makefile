@@ -56,13 +56,14 @@ $(RUNTIME): pyproject.toml
 	touch $(RUNTIME)
 
 # ... and what testing adds (make test): pytest, ruff, Playwright, hypothesis, the example
-# plugins: posterize, the real CPU model (segment: MediaPipe, its weights in the wheel) and
-# diffusion img2img (torch, diffusers, transformers). torch is pinned to 2.13.0: a CPU
-# build (pip finds it on CI's disk); a plain `torch` would pull a CUDA build of several GB.
+# plugins: posterize, the stand-in models the tests load (slow, slow-loading, failing), the
+# real CPU model (segment: MediaPipe, its weights in the wheel) and diffusion img2img
+# (torch, diffusers, transformers). torch is pinned to 2.13.0: a CPU build (pip finds it on
+# CI's disk); a plain `torch` would pull a CUDA build of several GB.
 TORCH := torch==2.13.0
 $(STAMP): $(RUNTIME) $(wildcard examples/*/pyproject.toml)
 	$(BIN)/pip install --quiet '$(TORCH)' -e '.[test]' -e examples/tether-posterize \
-	  -e examples/tether-segment -e examples/tether-diffusion
+	  -e examples/tether-testmodels -e examples/tether-segment -e examples/tether-diffusion
 	touch $(STAMP)
 
 up: $(RUNTIME)
