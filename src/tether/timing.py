@@ -100,6 +100,8 @@ PIPELINE_ERROR_REPORT_S = 1.0
 PIPELINE_WARMUP_S = 0.5
 # ...again this often while it loads (the studio shows the time so far).
 PIPELINE_LOADING_REPORT_S = 1.0
+# The pipeline's rate and time per frame, as the worker reports them, cover this window.
+PIPELINE_METER_WINDOW_S = 2.0
 
 # --- the aiortc adapter: receivers and senders ---
 # A gap in a video stream waits this long for its retransmission (NACK), then the

@@ -55,3 +55,21 @@ def test_serving_options_reach_the_command_as_one_value() -> None:
     )
     assert result.exit_code == 0, result.output
     assert seen == [("y", Serving(ssl_certfile="c", ice_hosts="loopback"))]
+
+
+def test_the_workers_model_settings_have_flags_and_variables(monkeypatch) -> None:
+    import tether.cli.worker as worker_cli
+    import tether.worker.app as worker_app
+
+    served: list[object] = []
+    monkeypatch.setattr(worker_app, "create_worker_app", lambda settings: settings)
+    monkeypatch.setattr(worker_cli, "serve", lambda app, *args, **kw: served.append(app))
+    monkeypatch.setattr(worker_cli, "setup_logging", lambda *args: None)
+    result = CliRunner().invoke(
+        app, ["worker", "--model-memory-mb", "8000"], env={"TETHER_LOAD_TIMEOUT_S": "2.5"}
+    )
+    assert result.exit_code == 0, result.output
+    (settings,) = served
+    assert (settings.load_timeout_s, settings.model_memory_mb) == (2.5, 8000)  # type: ignore[attr-defined]
+    result = CliRunner().invoke(app, ["worker", "--load-timeout-s", "0"])
+    assert result.exit_code != 0 and "load-timeout-s" in result.output

@@ -8,7 +8,6 @@ import hmac
 import logging
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -22,8 +21,8 @@ from tether.rtc.ice import create_peer_connection
 from tether.tasks import TaskOwner
 from tether.timing import WORKER_CONNECT_TIMEOUT_S, WORKER_DRAIN_CHECK_S
 from tether.worker.capacity import Capacity
+from tether.worker.engine import Engine
 from tether.worker.ice import IceServers
-from tether.worker.runner import PipelineRunner
 from tether.worker.session import MediaSession, SessionState
 
 logger = logging.getLogger(__name__)
@@ -43,8 +42,12 @@ class Worker:
         self.instance_id = uuid.uuid4().hex[:12]
         self.pipelines = load_pipelines()
         self.sessions: dict[str, MediaSession] = {}
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline")
-        self.runner = PipelineRunner(self.executor)  # pipelines' load steps: once each
+        # Runs the pipelines: frames in its thread pool, models loaded once per process.
+        self.engine = Engine(
+            clock=self.clock,
+            load_timeout_s=settings.load_timeout_s,
+            memory_mb=settings.model_memory_mb,
+        )
         self.tasks = TaskOwner("worker")
         self.capacity = Capacity(settings.max_sessions)
         # Told when the worker starts to drain: each signaling socket tells its studio.
@@ -100,7 +103,7 @@ class Worker:
         self.capacity.admit(self.held(excluding_owner=owner), resumed)
         if session is None:
             self._make_room(owner)
-            session = MediaSession(self.pipelines, self.executor, self.runner)
+            session = MediaSession(self.pipelines, self.engine)
             session.on_lost = self._start_grace
             session.owner = owner
             self._reserved.add(session)
@@ -238,4 +241,5 @@ class Worker:
         await self.tasks.close()
         for session in list(self.sessions.values()):
             await self._drop(session)
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        await self.engine.close()
+        self.engine.executor.shutdown(wait=True, cancel_futures=True)
