@@ -71,6 +71,23 @@ class NumberedSource(MediaStreamTrack):
         return frame
 
 
+class PictureSource(NumberedSource):
+    """A NumberedSource that sends a given picture (H x W x 3 RGB) instead of the
+    colour ramp: a model that looks for something (a person) needs a real picture. The
+    frame number still goes into the top band."""
+
+    def __init__(self, picture: np.ndarray, fps: float = 30.0) -> None:
+        height, width = picture.shape[:2]
+        super().__init__(width, height, fps)
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
+        self._picture = rgb.reformat(format="yuv420p").to_ndarray()
+
+    def planes(self, frame_id: int) -> np.ndarray:
+        planes = self._picture.copy()
+        stamp_id(planes, self.width, frame_id)
+        return planes
+
+
 @dataclass
 class FrameSink:
     """Receives a track, reads frame numbers, keeps latencies and the last frame."""
