@@ -10,31 +10,10 @@ import time
 from typing import Any
 
 import httpx
-import numpy as np
 
 from tests.net.lab import WORKER_PORT, Lab
-from tether.media.frame_id import BAND
 from tether.rtc.adapter import MediaAdapter
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
-
-
-class _Grain:
-    """Stands in for NumberedSource's base picture: the same picture with fresh sensor
-    noise below the frame-number band on every frame, so the stream needs bitrate like
-    a camera's does (a still test picture compresses to almost nothing, and no cap
-    would bind)."""
-
-    def __init__(self, base: np.ndarray, width: int, amplitude: int = 12) -> None:
-        self.base, self.width, self.amplitude = base, width, amplitude
-        self.rng = np.random.default_rng(1)
-        self.luma_rows = base.shape[0] * 2 // 3
-
-    def copy(self) -> np.ndarray:
-        planes = self.base.copy()
-        luma = planes[BAND : self.luma_rows]
-        noise = self.rng.integers(-self.amplitude, self.amplitude + 1, luma.shape, np.int16)
-        planes[BAND : self.luma_rows] = np.clip(luma + noise, 0, 255).astype(np.uint8)
-        return planes
 
 
 class LabStream:
@@ -45,15 +24,15 @@ class LabStream:
         fps: float = 30,
         studio_env: dict[str, str] | None = None,
         worker_env: dict[str, str] | None = None,
-        grain: bool = False,
+        scene: str = "camera",
     ) -> None:
         self.lab = lab
         self.size, self.fps = size, fps
         self.studio_env = {"TETHER_DEBUG_ENDPOINTS": "1", **(studio_env or {})}
         self.worker_env = worker_env or {}
-        self.source = NumberedSource(size, size, fps=fps)
-        if grain:
-            self.source._base = _Grain(self.source._base, size)  # type: ignore[assignment]
+        # A camera-like picture by default: a still one compresses to almost nothing, and
+        # no cap would bind.
+        self.source = NumberedSource(size, size, fps=fps, scene=scene)
         self.sink = FrameSink(source=self.source, keep_rgb=False)
         self.client: StudioClient | None = None
         self.http: httpx.AsyncClient | None = None

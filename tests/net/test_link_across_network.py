@@ -95,7 +95,7 @@ async def test_stream_heals_across_blackhole_move_and_delay(lab: Lab) -> None:
 
 
 async def test_congestion_and_a_dead_signaling_socket_are_not_outages(lab: Lab) -> None:
-    async with LabStream(lab, 512, 30, grain=True) as rig:
+    async with LabStream(lab, 512, 30) as rig:
         # A 250 kbit/s cap each way, for a stream that needs more: the video shrinks to
         # fit; frames keep coming and the link never reconnects.
         before = (await rig.status())["stats"]
@@ -135,7 +135,7 @@ async def test_a_150_kbit_path_settles_into_moving_video(lab: Lab) -> None:
     the video shrinks and slows to fit, then moves; the link never reconnects. Once it
     has settled the router drops next to nothing (requests for lost packets repeated on
     every new loss used to keep such a path overrun: hundreds of drops a second)."""
-    async with LabStream(lab, 512, 30, grain=True) as rig:
+    async with LabStream(lab, 512, 30) as rig:
         before = (await rig.status())["stats"]
         lab.cap(150)
         quiet: list[tuple[float, int]] = []

@@ -63,7 +63,7 @@ async def test_a_250_kbit_path_is_poor_for_bandwidth_while_connected(lab: Lab) -
     still carries 30 fps), not 'bad'. (Its first seconds overflow the cap: the first
     encoder starts at 500 kbit/s; that start is the congestion work's, not measured here.)"""
     lab.cap(250)
-    async with LabStream(lab, 512, 30, grain=True) as rig:  # grain: it needs the bitrate
+    async with LabStream(lab, 512, 30) as rig:  # a camera-like picture: it needs the bitrate
         last: dict = {}
 
         seen: list[tuple] = []

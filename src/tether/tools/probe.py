@@ -16,9 +16,10 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from tether.media.frame_id import ID_BITS, base_planes, read_id, stamp_id
+from tether.media.frame_id import ID_BITS, read_id, stamp_id
 from tether.media.frames import FrameSlot
 from tether.tasks import TaskOwner
+from tether.tools.scene import make_scene
 
 
 class NumberedSource(MediaStreamTrack):
@@ -27,19 +28,27 @@ class NumberedSource(MediaStreamTrack):
     kind = "video"
 
     def __init__(
-        self, width: int = 512, height: int = 512, fps: float = 30.0, id_offset: int = 0
+        self,
+        width: int = 512,
+        height: int = 512,
+        fps: float = 30.0,
+        id_offset: int = 0,
+        scene: str = "still",
+        seed: int = 1,
     ) -> None:
         super().__init__()
         self.width, self.height, self.fps = width, height, fps
         self.id_offset = id_offset  # several sources side by side: tell their frames apart
         self.sent_at: dict[int, float] = {}
         self.count = 0
-        self._base = base_planes(width, height)
+        # "still" (the default) is what tests comparing pictures need; benchmarks and the
+        # network lab send "camera", which needs bitrate as a real camera does.
+        self.scene = make_scene(scene, width, height, seed)
         self._start: float | None = None
 
     def planes(self, frame_id: int) -> np.ndarray:
         """The yuv420p picture (stacked planes) of frame ``frame_id``, number drawn in."""
-        planes = self._base.copy()
+        planes = self.scene.planes(frame_id)
         stamp_id(planes, self.width, frame_id)
         return planes
 
