@@ -103,8 +103,15 @@ GAP_WAIT_S = 0.4
 NACK_GIVE_UP_S = GAP_WAIT_S
 NACK_RTT_START_S = 0.1  # until a resend has been timed
 NACK_MIN_RETRY_S = 0.02  # asking again sooner than this gains nothing
-# A keyframe request is repeated at most this often while the keyframe is not in.
+# A keyframe request is repeated at most this often while the keyframe is not in...
 KEYFRAME_REQUEST_INTERVAL_S = 0.1
+# ...and each request left unanswered doubles the wait, up to this (on a congested path
+# every request adds a keyframe the path cannot carry; tether.rtc.keyframes).
+KEYFRAME_REQUEST_MAX_S = 1.0
+# A keyframe takes at most this much of the link's time at the encoder's bitrate (an
+# unbounded one after each encoder restart was 15 KB: more than a 250 kbit/s path's
+# queue holds, so it never arrived whole).
+KEYFRAME_LINK_S = 0.2
 # A bitrate cap from downstream lapses unless renewed (REMB comes about every second).
 BITRATE_CAP_TTL_S = 5.0
 # The encoder: a higher bitrate must be asked for this long before it applies...
