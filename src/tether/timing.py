@@ -121,6 +121,12 @@ ENCODER_GROW_HOLD_S = 5.0
 # The frame rate is estimated over this much media time.
 ENCODER_FPS_WINDOW_S = 1.0
 
+# --- the upstream frame rate (tether.media.rate) ---
+# How often the rate governor re-reads the pipeline's pace...
+RATE_LOOK_S = 0.5
+# ...and how far back it counts the frames offered and sent.
+RATE_WINDOW_S = 2.0
+
 # --- the command line and its tools ---
 # A tether process the CLI or a test starts must answer /health this soon.
 START_DEADLINE_S = 30.0

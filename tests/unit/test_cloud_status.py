@@ -83,6 +83,8 @@ def reference(link: LinkStatus, side: StudioSide, quality: Quality | None) -> di
             "worker_ms": _round(link.worker_ms, 2),
             "outages": link.outages,
             "reconnects": link.reconnects,
+            "upstream_fps": _round(link.upstream_fps, 1),
+            "upstream_fps_limit": _round(link.upstream_fps_limit, 1),
         },
         "events": [e.as_dict() for e in link.events],
     }
@@ -153,6 +155,8 @@ links = st.builds(
     bandwidth_limited=st.booleans(),
     media_latency_ms=some_float,
     worker_ms=some_float,
+    upstream_fps=some_float,
+    upstream_fps_limit=some_float,
     pipeline_state=st.none()
     | st.builds(
         PipelineState,

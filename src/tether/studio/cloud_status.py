@@ -75,6 +75,10 @@ class LinkStats(_Frozen):
     worker_ms: float | None
     outages: int
     reconnects: int
+    # Frames a second sent on to the worker, and the most allowed while its pipeline is
+    # slower than the camera (None: every frame goes).
+    upstream_fps: float | None
+    upstream_fps_limit: float | None
 
 
 class StateChange(_Frozen):
@@ -232,6 +236,8 @@ def _stats(link: LinkStatus, side: StudioSide) -> LinkStats:
         worker_ms=_round(link.worker_ms, 2),
         outages=link.outages,
         reconnects=link.reconnects,
+        upstream_fps=_round(link.upstream_fps, 1),
+        upstream_fps_limit=_round(link.upstream_fps_limit, 1),
     )
 
 

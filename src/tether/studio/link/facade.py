@@ -129,6 +129,8 @@ class WorkerLink:
             worker_ms=measured.worker_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
             recovery=sup.recovery,
             pipeline_state=peer.pipeline_state() if peer else None,
+            upstream_fps=conn.media.rate.sent_fps() if peer else None,
+            upstream_fps_limit=conn.media.rate.limit_fps if peer else None,
         )
 
     def output_live(self) -> bool:

@@ -21,10 +21,11 @@ from tether.client.worker_peer import Resume, WorkerPeer
 from tether.clock import Clock
 from tether.media.forwarding import ForwardTrack
 from tether.media.frames import FrameSlot
+from tether.media.rate import RateGovernor
 from tether.studio.link.health import Health
 from tether.studio.link.parameter_sync import ParameterSync
 from tether.tasks import TaskOwner
-from tether.timing import FLOW_POLL_S
+from tether.timing import FLOW_POLL_S, MEDIA_LATENCY_WINDOW_S
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +78,23 @@ class MediaPath:
         self.lock = asyncio.Lock()  # one bring-up (or handover) at a time
         self._tasks = TaskOwner("media")
         self._watch: asyncio.Task[Any] | None = None
+        # The frames a second we send the worker: no more than its pipeline can take.
+        self.rate = RateGovernor(self.pipeline_fps, self.clock)
 
     def healthy(self) -> bool:
         return self.health.media_healthy(self.peer)
+
+    def pipeline_fps(self) -> float | None:
+        """The frames a second the worker's pipeline processes: from its time per frame,
+        or the rate its frames come back where that is higher (a pipeline that overlaps
+        frames). None while not known (no frames measured, or it is loading)."""
+        peer = self.peer
+        if peer is None or peer.pipeline_loading:
+            return None
+        worker_ms = peer.latency.worker_ms(MEDIA_LATENCY_WINDOW_S)
+        if not worker_ms:
+            return None
+        return max(1000.0 / worker_ms, self.processed.fps)
 
     # --- the one door ---
     async def bring_up(
@@ -91,7 +106,10 @@ class MediaPath:
         untouched. Raises SignalingError."""
         gate = GatedSlot(self.processed, open_=not staged)
         peer = WorkerPeer(
-            ForwardTrack(self.source, "studio.to_worker"), gate, now=self.clock.now, relay=True
+            ForwardTrack(self.source, "studio.to_worker", self.rate),
+            gate,
+            now=self.clock.now,
+            relay=True,
         )
         peer.on_state = lambda state: self._peer_state(peer, state)
         peer.on_ack = self.sync.acked
