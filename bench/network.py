@@ -224,7 +224,7 @@ async def main() -> None:
     opts = parser.parse_args()
     results: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="tether-netbench-") as tmp, Lab(Path(tmp)) as lab:
-        rig = LabStream(lab, 512, 30, grain=opts.grain)
+        rig = LabStream(lab, 512, 30, scene="camera" if opts.grain else "still")
         async with rig:
             for _ in range(opts.runs):
                 for name in opts.scenarios.split(","):

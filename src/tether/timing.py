@@ -47,6 +47,9 @@ PROBE_WANTED_CHECK_S = 1.0
 STABLE_S = 5.0
 # While waiting for media to flow after a (re)connect.
 FLOW_POLL_S = 0.02
+# A try whose socket is back gives the peer it had this long to come back by itself (a
+# ping, its answer and the worker's next frame) before a new peer replaces it.
+RESUME_GRACE_S = 0.4
 # A parameter set not acknowledged this long is sent again.
 PARAMS_RESEND_S = 1.0
 # After a loss, an open signaling socket must answer a ping this soon (plus two of its

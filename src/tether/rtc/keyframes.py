@@ -26,6 +26,8 @@ class KeyframePacing:
 
     def may_ask(self, now: float, force: bool = False) -> bool:
         """Whether to send a request now (if so, it counts as sent)."""
+        if self._asked_at is not None and now - self._asked_at > 2 * self.longest_s:
+            self.wait_s, self._unanswered = self.first_s, False  # that episode is over
         if not force and self._asked_at is not None and now - self._asked_at < self.wait_s:
             return False
         if self._unanswered:

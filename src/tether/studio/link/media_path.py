@@ -25,7 +25,7 @@ from tether.media.rate import RateGovernor
 from tether.studio.link.health import Health
 from tether.studio.link.parameter_sync import ParameterSync
 from tether.tasks import TaskOwner
-from tether.timing import FLOW_POLL_S, MEDIA_LATENCY_WINDOW_S
+from tether.timing import FLOW_POLL_S, MEDIA_LATENCY_WINDOW_S, RESUME_GRACE_S
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,24 @@ class MediaPath:
                 f"the media path to the worker did not connect within "
                 f"{self.timing.ice_timeout_s:g}s (ICE/DTLS)"
             )
+
+    async def await_resume(self) -> bool:
+        """The peer we had may come back by itself once the path returns (its ICE
+        outlives an outage of seconds): give it a moment, pinged at once, before a new
+        peer replaces it. A try that tore it down as soon as its socket opened took
+        about a second longer (a new peer's ICE, DTLS and first keyframe), and seconds
+        more where that went wrong, where the old one was back in a tenth."""
+        peer = self.peer
+        if peer is None or peer.state != "connected" or not peer.channel_open:
+            return False
+        peer.send_ping(0, self.clock.now())
+        deadline = self.clock.now() + RESUME_GRACE_S
+        while not self.healthy():
+            if self.clock.now() >= deadline:
+                return False
+            await self.clock.sleep(FLOW_POLL_S)
+        logger.info("the worker's peer came back by itself")
+        return True
 
     async def await_flow(self, peer: WorkerPeer) -> None:
         """Up means processed frames flow (if ours do) and the worker applied the latest
