@@ -115,6 +115,8 @@ KEYFRAME_REQUEST_MAX_S = 1.0
 # unbounded one after each encoder restart was 15 KB: more than a 250 kbit/s path's
 # queue holds, so it never arrived whole).
 KEYFRAME_LINK_S = 0.2
+# A receiver judges loss (for its bitrate estimate) over windows this long.
+LOSS_CONTROL_WINDOW_S = 1.0
 # A bitrate cap from downstream lapses unless renewed (REMB comes about every second).
 BITRATE_CAP_TTL_S = 5.0
 # The encoder: a higher bitrate must be asked for this long before it applies...
