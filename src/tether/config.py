@@ -52,6 +52,11 @@ class WorkerSettings(_Base):
     turn_urls: str | None = None
     turn_secret: SecretStr | None = None
     turn_ttl_s: float = Field(default=3600.0, gt=0)
+    # A pipeline's load (its load step and first frame) that takes longer is an error.
+    load_timeout_s: float = Field(default=180.0, gt=0)
+    # Memory the worker's models may take (MB; None: not limited). A switch keeps the
+    # running pipeline going while the next loads only where both declared needs fit.
+    model_memory_mb: int | None = Field(default=None, ge=0)
 
     @field_validator("ice_servers", "turn_urls")
     @classmethod

@@ -86,6 +86,12 @@ FRAME_TIMING_INTERVAL_S = 0.1
 CLIENT_CONNECT_TIMEOUT_S = 10.0
 
 # --- the worker ---
+# A session's new peer connection that has not connected this long after its answer is
+# given up, open signaling socket or not: a session that never connected is dropped and
+# its slot freed (else it holds the slot until aiortc's ICE gives up, near a minute); a
+# resumed one goes warm. Well above the studio's own ICE wait (TETHER_ICE_TIMEOUT_S, 3 s),
+# as the studio's clients have CLIENT_CONNECT_TIMEOUT_S.
+WORKER_CONNECT_TIMEOUT_S = 10.0
 # A draining worker checks this often whether its last studio has left.
 WORKER_DRAIN_CHECK_S = 0.05
 # A worker started by `tether up` checks this often that its parent still runs.
@@ -97,6 +103,8 @@ PIPELINE_ERROR_REPORT_S = 1.0
 PIPELINE_WARMUP_S = 0.5
 # ...again this often while it loads (the studio shows the time so far).
 PIPELINE_LOADING_REPORT_S = 1.0
+# The pipeline's rate and time per frame, as the worker reports them, cover this window.
+PIPELINE_METER_WINDOW_S = 2.0
 
 # --- the aiortc adapter: receivers and senders ---
 # A gap in a video stream waits this long for its retransmission (NACK), then the

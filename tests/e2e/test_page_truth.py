@@ -1,14 +1,17 @@
 """Nothing the page shows is false: start, pipeline failures, rejected parameters,
-exact slider steps, a tab that was taken over, the connect form."""
+exact slider steps, a tab that was taken over, the connect form, the quality chip
+while the link is down."""
 
 from __future__ import annotations
+
+import signal
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import doc_screenshot
-from tests.e2e.test_page import frames_advance
+from tests.e2e.test_page import frames_advance, start_streaming
 from tests.helpers import Services, wait_for
 from tests.integration.slow_pipeline import plugin_env
 from tests.integration.test_run_exact import failing_plugin_env
@@ -72,7 +75,7 @@ def test_a_failing_pipeline_shows_in_red_and_the_output_says_unprocessed(
     assert status(studio.url)["pipeline_error"] is None
 
 
-def test_a_model_that_loads_is_said_in_words_while_the_fallback_shows(
+def test_a_model_that_loads_is_said_in_words_while_the_running_one_goes_on(
     page: Page, services: Services, tmp_path
 ) -> None:
     worker = services.worker(**plugin_env(tmp_path / "plugin"))
@@ -87,7 +90,8 @@ def test_a_model_that_loads_is_said_in_words_while_the_fallback_shows(
     expect(page.locator("[data-stat='pipeline']")).to_contain_text("loading slow_load")
     expect(overlay).to_be_hidden(timeout=15_000)  # loaded: processed frames again
     log = page.evaluate("window.overlayLog")
-    assert any("showing your raw input (unprocessed) meanwhile" in t for t in log), log
+    # Make-before-break: the pipeline that ran keeps running while the model loads.
+    assert any("passthrough keeps running meanwhile" in t for t in log), log
     assert not any("link down" in t for t in log), log
     expect(page.locator("#badge")).to_have_text("connected")
     assert [e["to"] for e in status(studio.url)["events"]] == ["connecting", "connected"]
@@ -179,3 +183,39 @@ def test_the_studio_pipeline_setting_is_the_pages_first_choice(
     studio = services.studio(services.worker(), TETHER_PIPELINE="gray")
     open_connected(page, studio.url)
     expect(page.locator("#pipeline")).to_have_value("gray")
+
+
+RECORD_CHIP = """() => {
+  window.chipLog = [];
+  const badge = document.getElementById('badge');
+  const chip = document.getElementById('quality');
+  const note = () => window.chipLog.push(
+    [badge.textContent, chip.hidden || getComputedStyle(chip).display === 'none',
+     chip.textContent]);
+  note();
+  for (const target of [badge, chip]) {
+    new MutationObserver(note).observe(target,
+      {subtree: true, childList: true, attributes: true, characterData: true});
+  }
+}"""
+
+
+def test_the_quality_chip_shows_no_level_while_the_link_is_down(
+    page: Page, services: Services
+) -> None:
+    worker = services.worker()
+    studio = services.studio(worker, TETHER_RECONNECT_DELAYS="0,0.5,0.5")
+    start_streaming(page, studio, "gray")
+    chip = page.locator("#quality")
+    expect(chip).to_be_visible(timeout=10_000)  # connected: the chip grades the link
+    page.evaluate(RECORD_CHIP)
+    worker.stop(signal.SIGKILL)
+    expect(page.locator("#badge")).to_have_text("reconnecting", timeout=10_000)
+    expect(chip).to_be_hidden()
+    expect(page.locator("#badge")).to_have_text("failed", timeout=15_000)
+    expect(chip).to_be_hidden()
+    log = page.evaluate("window.chipLog")
+    assert log[0][0] == "connected" and not log[0][1], log[0]  # it was shown: it can fail
+    shown_while_down = [entry for entry in log if entry[0] != "connected" and not entry[1]]
+    assert {entry[0] for entry in log} >= {"reconnecting", "failed"}, log
+    assert shown_while_down == [], shown_while_down

@@ -335,6 +335,15 @@ class Lab:
         self._ns(self.router_ns, "iptables", "-F", "LAB_HOLE")
         self._ns(self.router_ns, "iptables", "-A", "LAB_HOLE", "-p", "udp", "-j", "DROP")
 
+    def drop_syns(self, port: int) -> None:
+        """Connections to ``port`` get no answer at all: their SYNs are dropped (what a
+        cloud firewall does to a port it does not open)."""
+        self._ns(self.router_ns, "iptables", "-F", "LAB_HOLE")
+        self._ns(
+            self.router_ns, "iptables", "-A", "LAB_HOLE", "-p", "tcp", "--syn",
+            "--dport", str(port), "-j", "DROP",
+        )  # fmt: skip
+
     def block_forwarded_tcp(self) -> None:
         """No TCP crosses the router: the signaling socket dies, media (UDP) flows on."""
         self._ns(self.router_ns, "iptables", "-F", "LAB_HOLE")

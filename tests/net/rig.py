@@ -142,9 +142,23 @@ class LabStream:
                 return received
         return None
 
+    def first_new_frame_after(self, t: float) -> float | None:
+        """When a picture not shown before ``t`` first came back after it (None: none yet)."""
+        seen: set[int] = set()
+        for arrival in self.sink.arrivals:
+            if arrival.at <= t:
+                seen.add(arrival.frame_id)
+            elif arrival.frame_id not in seen:
+                return arrival.at
+        return None
+
     def fps_between(self, t0: float, t1: float) -> float:
-        seen = {i for r, i in self.sink.history if t0 <= r <= t1}
-        return len(seen) / max(t1 - t0, 1e-9)
+        """Distinct pictures per second in ``[t0, t1)``: a repeat is not a new picture."""
+        return self.view(t0, t1)["summary"]["distinct_fps"]
+
+    def view(self, t0: float, t1: float) -> dict[str, Any]:
+        """What a viewer saw in ``[t0, t1)``, per 5 s window and in all (tools.viewing)."""
+        return self.sink.windows(t0, t1)
 
     def latencies_between(self, t0: float, t1: float) -> list[float]:
         """Glass-to-glass latency (s) of each distinct frame received in [t0, t1]."""

@@ -103,3 +103,44 @@ async def test_a_250_kbit_path_is_poor_for_bandwidth_while_connected(lab: Lab) -
         assert set(states) == {"connected"}, states  # congestion is not a lost link
         assert "good" not in levels, levels
         assert rig.fps_between(settled, time.monotonic()) > 10
+
+
+async def test_no_quality_level_while_a_blackhole_holds_the_link_down(lab: Lab) -> None:
+    """Each status and each /metrics scrape during a blackhole and its recovery: a
+    quality level only while connected."""
+    async with LabStream(lab, 256, 30) as rig:
+        assert rig.http is not None
+        reads: list[tuple[str, bool, str | None, bool]] = []
+
+        async def read() -> str:
+            status = await rig.status()
+            metrics = (await rig.http.get("/metrics")).text
+            state = re.search(r'^tether_link_state\{state="(\w+)"\} 1\.0$', metrics, re.M)
+            graded = re.search(r"^tether_link_quality_(level|limited_by)\b", metrics, re.M)
+            reads.append((status["state"], status["quality"] is not None,
+                          state and state.group(1), graded is not None))  # fmt: skip
+            return status["state"]
+
+        await rig.wait(lambda: _graded(rig), 20, "a quality level while connected")
+        lab.blackhole(True)
+        await rig.wait(lambda: _read_is(read, "reconnecting"), 10, "the outage noticed")
+        end = time.monotonic() + 4
+        while time.monotonic() < end:  # reads all through the outage
+            await read()
+            await asyncio.sleep(0.05)  # the pace of the reads, not a wait
+        lab.blackhole(False)
+        await rig.wait(lambda: _read_is(read, "connected"), 30, "the link back")
+        await rig.wait(lambda: _graded(rig), 20, "a quality level once connected again")
+    down = [r for r in reads if r[0] != "connected"]
+    assert down and not any(r[1] for r in down), down
+    scraped_down = [r for r in reads if r[2] != "connected"]
+    assert scraped_down and not any(r[3] for r in scraped_down), scraped_down
+
+
+async def _graded(rig: LabStream) -> bool:
+    status = await rig.status()
+    return status["state"] == "connected" and status["quality"] is not None
+
+
+async def _read_is(read, state: str) -> bool:
+    return await read() == state

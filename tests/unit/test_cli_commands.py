@@ -20,7 +20,13 @@ SERVING_FLAGS = [
 
 def test_the_subcommands_in_help_order() -> None:
     names = list(get_command(app).commands)  # type: ignore[attr-defined]
-    assert names == ["worker", "studio", "up", "run", "drain", "status", "pipelines"]
+    assert names == ["worker", "studio", "up", "run", "drain", "status", "doctor", "pipelines"]
+
+
+def test_every_doctor_flag_has_its_environment_variable() -> None:
+    params = get_command(app).commands["doctor"].params  # type: ignore[attr-defined]
+    missing = [p.opts[0] for p in params if p.opts[0] != "--help" and not p.envvar]
+    assert not missing, missing
 
 
 def test_worker_and_studio_end_with_the_serving_options() -> None:
@@ -49,3 +55,21 @@ def test_serving_options_reach_the_command_as_one_value() -> None:
     )
     assert result.exit_code == 0, result.output
     assert seen == [("y", Serving(ssl_certfile="c", ice_hosts="loopback"))]
+
+
+def test_the_workers_model_settings_have_flags_and_variables(monkeypatch) -> None:
+    import tether.cli.worker as worker_cli
+    import tether.worker.app as worker_app
+
+    served: list[object] = []
+    monkeypatch.setattr(worker_app, "create_worker_app", lambda settings: settings)
+    monkeypatch.setattr(worker_cli, "serve", lambda app, *args, **kw: served.append(app))
+    monkeypatch.setattr(worker_cli, "setup_logging", lambda *args: None)
+    result = CliRunner().invoke(
+        app, ["worker", "--model-memory-mb", "8000"], env={"TETHER_LOAD_TIMEOUT_S": "2.5"}
+    )
+    assert result.exit_code == 0, result.output
+    (settings,) = served
+    assert (settings.load_timeout_s, settings.model_memory_mb) == (2.5, 8000)  # type: ignore[attr-defined]
+    result = CliRunner().invoke(app, ["worker", "--load-timeout-s", "0"])
+    assert result.exit_code != 0 and "load-timeout-s" in result.output

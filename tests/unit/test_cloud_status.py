@@ -57,6 +57,13 @@ def reference(link: LinkStatus, side: StudioSide, quality: Quality | None) -> di
             "name": link.pipeline_state.pipeline,
             "stage": link.pipeline_state.stage,
             "elapsed_s": _round(link.pipeline_state.elapsed_s, 1),
+            "progress": _round(link.pipeline_state.progress, 3),
+            "running": link.pipeline_state.running,
+            "loading": link.pipeline_state.pipeline
+            if link.pipeline_state.state == "loading"
+            else None,
+            "error": link.pipeline_state.error,
+            "note": link.pipeline_state.note,
         },
         "quality": quality.as_dict() if quality else None,
         "last_outage_s": _round(link.last_outage_s),
@@ -81,6 +88,8 @@ def reference(link: LinkStatus, side: StudioSide, quality: Quality | None) -> di
             "bandwidth_limited": link.bandwidth_limited,
             "media_latency_ms": _round(link.media_latency_ms, 1),
             "worker_ms": _round(link.worker_ms, 2),
+            "pipeline_fps": _round(link.pipeline_fps, 1),
+            "pipeline_ms": _round(link.pipeline_ms, 2),
             "outages": link.outages,
             "reconnects": link.reconnects,
             "upstream_fps": _round(link.upstream_fps, 1),
@@ -157,6 +166,8 @@ links = st.builds(
     worker_ms=some_float,
     upstream_fps=some_float,
     upstream_fps_limit=some_float,
+    pipeline_fps=some_float,
+    pipeline_ms=some_float,
     pipeline_state=st.none()
     | st.builds(
         PipelineState,
@@ -164,6 +175,10 @@ links = st.builds(
         pipeline=texts,
         stage=some_text,
         elapsed_s=st.none() | st.floats(min_value=0, max_value=1e6),
+        progress=st.none() | st.floats(min_value=0, max_value=1),
+        running=some_text,
+        error=some_text,
+        note=some_text,
     ),
 )
 sides = st.builds(
@@ -274,6 +289,7 @@ def test_the_pipeline_state_in_words_and_in_tether_status() -> None:
     status = build_status(link, side, Quality(Level.FAIR, Factor.PIPELINE))
     assert status.model_dump(mode="json")["pipeline_state"] == {
         "state": "loading", "name": "sd", "stage": "first frame", "elapsed_s": 3.0,
+        "progress": None, "running": None, "loading": "sd", "error": None, "note": None,
     }  # fmt: skip
     assert status.quality is not None and status.quality.factor == "pipeline"
     assert status.pipeline_state is not None
@@ -286,6 +302,34 @@ def test_the_pipeline_state_in_words_and_in_tether_status() -> None:
     assert status.pipeline_state is not None
     assert status.pipeline_state.words() == "sd ready (loaded in 8.0 s)"
     assert "pipeline=" not in one_line(status)  # a ready pipeline is no news for a log
+
+
+def test_make_before_break_progress_errors_and_the_pace_in_words() -> None:
+    from tether.cli.status import render
+
+    loading = PipelineState(
+        state="loading", pipeline="sd", stage="warming up", elapsed_s=12.2, progress=0.4,
+        running="gray",
+    )  # fmt: skip
+    link = LinkStatus(
+        **{**_LINK_FIELDS, "pipeline_state": loading, "pipeline_fps": 6.04, "pipeline_ms": 151.2}
+    )
+    side = StudioSide("st1", Fallback.PASSTHROUGH, None, False, None, 9, 0, 30, 6)
+    status = build_status(link, side, None)
+    assert status.pipeline_state is not None
+    assert (status.pipeline_state.running, status.pipeline_state.loading) == ("gray", "sd")
+    assert (
+        status.pipeline_state.words() == "loading sd: warming up, 40 %, 12 s (gray runs meanwhile)"
+    )
+    assert (status.stats.pipeline_fps, status.stats.pipeline_ms) == (6.0, 151.2)
+    rows = dict(zip(*(c._cells for c in render(status).columns), strict=True))
+    assert rows["pipeline pace"] == "6.0 fps, 151.2 ms a frame (median)"
+    failed = PipelineState(
+        state="error", pipeline="sd", error="failed to load: OSError: no weights"
+    )
+    status = build_status(LinkStatus(**{**_LINK_FIELDS, "pipeline_state": failed}), side, None)
+    assert status.pipeline_state is not None and status.pipeline_state.running is None
+    assert status.pipeline_state.words() == "sd failed: failed to load: OSError: no weights"
 
 
 _LINK_FIELDS: dict[str, Any] = dict(

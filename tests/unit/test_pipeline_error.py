@@ -11,6 +11,7 @@ import numpy as np
 from tether import protocol
 from tether.pipelines import load_pipelines
 from tether.pipelines.builtin import NoParams
+from tether.worker.engine import Engine
 from tether.worker.session import MediaSession
 
 
@@ -33,7 +34,7 @@ async def test_failures_are_counted_reported_rate_limited_and_cleared() -> None:
     sent: list[dict] = []
     states: list[str] = []
     with ThreadPoolExecutor(1) as executor:
-        session = MediaSession(pipelines, executor)
+        session = MediaSession(pipelines, Engine(executor))
         session._send = lambda message: (
             states.append(message.state)
             if isinstance(message, protocol.PipelineState)
@@ -45,7 +46,7 @@ async def test_failures_are_counted_reported_rate_limited_and_cleared() -> None:
             assert await session.process(frame) is frame  # the raw frame goes on
         assert sent == [{"type": "pipeline_error", "count": 1, "message": sent[0]["message"]}]
         assert "bad weights" in sent[0]["message"] and "flaky" in sent[0]["message"]
-        session._error_sent_at -= 1.1  # a second later, still failing: one more report
+        session.pipeline._error_sent_at -= 1.1  # a second later, still failing: one more report
         await session.process(frame)
         assert [m["count"] for m in sent] == [1, 6]
         flaky.broken = False

@@ -1,12 +1,13 @@
-"""A pipeline's first call that takes long is a load, said as such: ``loading`` after the
-warm-up (stage ``first frame``, the time so far), about once a second while it lasts,
-``ready`` when it returns, ``error`` when it raises; a later slow call is no load."""
+"""A pipeline's load, seen from a session: a lazy first call that takes long is a load
+(``first frame``), a declared load step says its stages and progress, a load that
+raises or passes its deadline is an error in words, loads happen once per process, and
+a mid-stream switch keeps the running pipeline's frames coming while the next loads."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import av
@@ -17,189 +18,308 @@ from tether import protocol
 from tether.clock import VirtualClock
 from tether.pipelines import load_pipelines
 from tether.pipelines.builtin import NoParams
-from tether.worker.loading import PipelineLoading
+from tether.worker.engine import Engine
 from tether.worker.session import MediaSession
 
 
-def _loading() -> tuple[PipelineLoading, VirtualClock, list[protocol.PipelineState]]:
-    clock = VirtualClock()
-    told: list[protocol.PipelineState] = []
-    return PipelineLoading(told.append, clock), clock, told
+def frame_of(value: int = 10) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(np.full((32, 32, 3), value, np.uint8), format="rgb24")
 
 
-def _said(told: list[protocol.PipelineState]) -> list[tuple[Any, ...]]:
-    return [(m.state, m.pipeline, m.stage, m.elapsed_s) for m in told]
+def value_of(frame: av.VideoFrame) -> int:
+    return int(round(float(frame.to_ndarray(format="rgb24").mean())))
 
 
-async def test_a_slow_first_call_is_loading_then_ready() -> None:
-    loading, clock, told = _loading()
-    work: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    call = asyncio.ensure_future(loading.call("sd", work))
-    await clock.advance(0.4)
-    assert told == [] and not loading.loading  # quick enough so far: nothing to say
-    await clock.advance(0.2)
-    assert _said(told) == [("loading", "sd", "first frame", 0.5)]
-    assert loading.loading
-    await clock.advance(2.0)  # about once a second while it loads
-    assert _said(told)[1:] == [
-        ("loading", "sd", "first frame", 1.5),
-        ("loading", "sd", "first frame", 2.5),
-    ]
-    work.set_result("frame")
-    assert await call == "frame"
-    assert _said(told)[-1] == ("ready", "sd", None, 2.6)  # and how long the load took
-    assert not loading.loading
-    assert clock.sleepers == 0  # nothing left waiting on the clock
+class Mark:
+    """Paints every frame one grey level (which pipeline made a frame is plain to see);
+    its first call or its load step waits for ``gate`` when given one."""
 
-
-async def test_a_quick_first_call_is_just_ready_and_later_calls_are_never_loads() -> None:
-    loading, clock, told = _loading()
-    assert await loading.call("tint", asyncio.sleep(0, "a")) == "a"
-    assert _said(told) == [("ready", "tint", None, None)]
-    # A slow call once the pipeline is loaded is a slow model (the quality's business).
-    work: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    call = asyncio.ensure_future(loading.call("tint", work))
-    await clock.advance(3.0)
-    work.set_result("b")
-    assert await call == "b"
-    assert len(told) == 1
-
-
-async def test_a_switch_to_a_pipeline_that_loads_is_a_load_of_that_pipeline() -> None:
-    loading, clock, told = _loading()
-    await loading.call("tint", asyncio.sleep(0))
-    work: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    call = asyncio.ensure_future(loading.call("sd", work))
-    await clock.advance(0.5)
-    assert _said(told)[-1] == ("loading", "sd", "first frame", 0.5)
-    work.set_result(None)
-    await call
-    assert _said(told)[-1] == ("ready", "sd", None, 0.5)
-
-
-async def test_a_load_that_raises_is_an_error_told_once() -> None:
-    loading, clock, told = _loading()
-    work: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    call = asyncio.ensure_future(loading.call("sd", work))
-    await clock.advance(1.0)
-    work.set_exception(RuntimeError("no weights"))
-    with pytest.raises(RuntimeError):
-        await call
-    assert _said(told)[-1] == ("error", "sd", None, None)
-    for _ in range(3):  # failing on every frame after: no message per frame
-        with pytest.raises(RuntimeError):
-            await loading.call("sd", _raise())
-    assert [m.state for m in told].count("error") == 1
-    await loading.call("sd", asyncio.sleep(0))
-    assert told[-1].state == "ready"
-
-
-async def _raise() -> None:
-    raise RuntimeError("no weights")
-
-
-class Lazy:
-    """Loads its 'model' in its first call, as many real pipelines do."""
-
-    name = "lazy"
     params_model = NoParams
 
-    def __init__(self, load_s: float) -> None:
-        self.load_s, self.loaded = load_s, False
+    def __init__(self, name: str, value: int, lazy: threading.Event | None = None) -> None:
+        self.name, self.value, self.lazy = name, value, lazy
+        self.calls = 0
 
     def process(self, frame: np.ndarray, params: NoParams) -> np.ndarray:
-        if not self.loaded:
-            time.sleep(self.load_s)
-            self.loaded = True
-        return frame
+        self.calls += 1
+        if self.lazy is not None:
+            assert self.lazy.wait(10)
+            self.lazy = None
+        return np.full_like(frame, self.value)
 
 
-async def test_a_session_says_its_pipeline_loads_while_the_loop_stays_free() -> None:
-    pipelines = {**load_pipelines(), "lazy": Lazy(0.8)}
-    sent: list[Any] = []
-    with ThreadPoolExecutor(1) as executor:
-        session = MediaSession(pipelines, executor)
-        session._send = sent.append
-        session.apply({"pipeline": "lazy"}, 1)
-        frame = av.VideoFrame(32, 32, "yuv420p")
-        processing = asyncio.ensure_future(session.process(frame))
-        ticks = 0
-        while not processing.done():  # the load runs in the executor, never on the loop
-            await asyncio.sleep(0.05)
-            ticks += 1
-        await processing
-        assert ticks >= 10
-        states = [(m.state, m.pipeline) for m in sent if m.type == "pipeline_state"]
-        assert states == [("loading", "lazy"), ("ready", "lazy")]
-        assert session.describe()["pipeline_state"] == "ready"
-        session.apply({"pipeline": "passthrough"}, 2)
-        await session.process(frame)
-        assert sent[-1].state == "ready" and sent[-1].pipeline == "passthrough"
-        await session.close()
+class Staged(Mark):
+    """Declares ``load(progress)``: says its stages and how far it is, waits for ``gate``."""
+
+    def __init__(self, name: str, value: int, fails: str | None = None) -> None:
+        super().__init__(name, value)
+        self.gate, self.fails, self.loads = threading.Event(), fails, 0
+        self.reached = threading.Event()
+
+    def load(self, progress: Any) -> None:
+        self.loads += 1
+        progress("loading weights", 0.25)
+        self.reached.set()
+        assert self.gate.wait(10)
+        if self.fails:
+            raise OSError(self.fails)
+        progress("warming up", 1.0)
 
 
-class Declared:
-    """Declares its load step, and says what it is doing meanwhile."""
+class Session:
+    """A MediaSession on a test engine, with what it told the studio."""
 
-    name = "declared"
-    params_model = NoParams
+    def __init__(self, engine: Engine, pipelines: dict[str, Any]) -> None:
+        self.session = MediaSession(pipelines, engine)
+        self.sent: list[Any] = []
+        self.session._send = self.sent.append
 
-    def __init__(self, load_s: float, fails: bool = False) -> None:
-        self.load_s, self.fails = load_s, fails
-        self.loads = 0
+    def states(self) -> list[protocol.PipelineState]:
+        return [m for m in self.sent if isinstance(m, protocol.PipelineState)]
+
+    def said(self) -> list[tuple[Any, ...]]:
+        return [(m.state, m.pipeline, m.stage, m.running) for m in self.states()]
+
+
+def pipelines_with(*extra: Any) -> dict[str, Any]:
+    return {**load_pipelines(), **{p.name: p for p in extra}}
+
+
+async def until(check: Any, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_slow_first_call_is_a_load_said_after_the_warmup_then_ready() -> None:
+    clock, gate = VirtualClock(), threading.Event()
+    engine = Engine(clock=clock)
+    lazy = Mark("lazy", 200, lazy=gate)
+    s = Session(engine, pipelines_with(lazy))
+    s.session.apply({"pipeline": "lazy"}, 1)
+    processing = asyncio.ensure_future(s.session.process(frame_of()))
+    await until(lambda: lazy.calls == 1)
+    await clock.advance(0.4)
+    assert s.states() == []  # quick enough so far: nothing to say
+    await clock.advance(0.1)
+    assert s.said() == [("loading", "lazy", "first frame", None)]
+    assert s.states()[-1].elapsed_s == 0.5
+    await clock.advance(2.0)  # about once a second while it loads
+    assert [m.elapsed_s for m in s.states()] == [0.5, 1.5, 2.5]
+    gate.set()
+    assert value_of(await processing) == 200
+    assert s.said()[-1] == ("ready", "lazy", None, "lazy")
+    assert s.states()[-1].elapsed_s == 2.5  # how long the load took
+    await s.session.close()
+    await engine.close()
+
+
+async def test_a_quick_first_call_is_just_ready_and_a_later_slow_call_no_load() -> None:
+    engine = Engine(clock=VirtualClock())
+    s = Session(engine, pipelines_with(Mark("quick", 90)))
+    s.session.apply({"pipeline": "quick"}, 1)
+    for _ in range(3):
+        assert value_of(await s.session.process(frame_of())) == 90
+    assert s.said() == [("ready", "quick", None, "quick")]
+    assert s.states()[0].elapsed_s is None
+    await s.session.close()
+    await engine.close()
+
+
+async def test_a_declared_load_says_its_stages_and_progress_and_runs_once() -> None:
+    engine = Engine()
+    staged = Staged("staged", 120)
+    pipelines = pipelines_with(staged)
+    first, second = Session(engine, pipelines), Session(engine, pipelines)
+    for s in (first, second):
+        s.session.apply({"pipeline": "staged"}, 1)
+    both = asyncio.gather(*(s.session.process(frame_of()) for s in (first, second)))
+    await until(lambda: any(m.stage == "loading weights" for m in first.states()))
+    loading = first.states()[-1]
+    assert (loading.state, loading.progress, loading.running) == ("loading", 0.25, None)
+    assert second.states()[-1].stage == "loading weights"  # both hear of the one load
+    staged.gate.set()
+    assert [value_of(f) for f in await both] == [120, 120]
+    assert staged.loads == 1
+    for s in (first, second):
+        assert s.said()[-1] == ("ready", "staged", None, "staged")
+    # A later session (a reconnect, another stream) finds it loaded.
+    third = Session(engine, pipelines)
+    third.session.apply({"pipeline": "staged"}, 1)
+    assert value_of(await third.session.process(frame_of())) == 120
+    assert third.said() == [("ready", "staged", None, "staged")]
+    assert staged.loads == 1 and engine.models.loads_started["staged"] == 1
+    for s in (first, second, third):
+        await s.session.close()
+    await engine.close()
+
+
+class OldStyle(Mark):
+    """``load()`` with no argument, saying its stage by ``load_stage`` (still works)."""
+
+    def __init__(self) -> None:
+        super().__init__("old", 70)
         self.load_stage: str | None = None
+        self.gate = threading.Event()
 
     def load(self) -> None:
-        self.loads += 1
         self.load_stage = "warming up"
-        time.sleep(self.load_s)
-        if self.fails:
-            raise OSError("weights not found")
-
-    def process(self, frame: np.ndarray, params: NoParams) -> np.ndarray:
-        assert self.loads == 1
-        return frame
+        assert self.gate.wait(10)
 
 
-async def test_a_declared_load_runs_once_per_worker_process_with_its_stage() -> None:
-    from tether.worker.runner import PipelineRunner
-
-    declared = Declared(0.8)
-    pipelines = {**load_pipelines(), "declared": declared}
-    frame = av.VideoFrame(32, 32, "yuv420p")
-    with ThreadPoolExecutor(2) as executor:
-        runner = PipelineRunner(executor)  # the worker's: shared by its sessions
-        first, second = (MediaSession(pipelines, executor, runner) for _ in range(2))
-        sent: dict[MediaSession, list[Any]] = {first: [], second: []}
-        for session in (first, second):
-            session._send = sent[session].append
-            session.apply({"pipeline": "declared"}, 1)
-        both = await asyncio.gather(first.process(frame), second.process(frame))
-        assert both == [frame, frame] and declared.loads == 1
-        for session in (first, second):  # each session says its pipeline loads
-            states = [(m.state, m.stage) for m in sent[session]]
-            assert states == [("loading", "warming up"), ("ready", None)], states
-        # A later session (a reconnect, another stream) finds it loaded.
-        third = MediaSession(pipelines, executor, runner)
-        third._send = (later := []).append
-        third.apply({"pipeline": "declared"}, 1)
-        assert await third.process(frame) is frame
-        assert [(m.state, m.elapsed_s) for m in later] == [("ready", None)]
-        assert declared.loads == 1
-        for session in (first, second, third):
-            await session.close()
+async def test_a_load_step_without_arguments_still_works_and_says_its_stage() -> None:
+    engine = Engine()
+    old = OldStyle()
+    s = Session(engine, pipelines_with(old))
+    s.session.apply({"pipeline": "old"}, 1)
+    processing = asyncio.ensure_future(s.session.process(frame_of()))
+    await until(lambda: old.load_stage is not None)
+    await until(lambda: any(m.stage == "warming up" for m in s.states()), 3)
+    old.gate.set()
+    assert value_of(await processing) == 70
+    assert s.said()[-1][0] == "ready"
+    await s.session.close()
+    await engine.close()
 
 
-async def test_a_load_that_fails_is_the_pipelines_error() -> None:
-    pipelines = {**load_pipelines(), "declared": Declared(0.0, fails=True)}
-    frame = av.VideoFrame(32, 32, "yuv420p")
-    with ThreadPoolExecutor(1) as executor:
-        session = MediaSession(pipelines, executor)
-        session._send = (sent := []).append
-        session.apply({"pipeline": "declared"}, 1)
-        for _ in range(3):
-            assert await session.process(frame) is frame  # unprocessed, and said so
-        assert [m.state for m in sent if m.type == "pipeline_state"] == ["error"]
-        assert "weights not found" in (session.pipeline_error or "")
-        assert session.pipeline_errors == 3
-        await session.close()
+async def test_a_load_that_raises_is_an_error_in_words_and_frames_go_back_unprocessed() -> None:
+    engine = Engine()
+    broken = Staged("broken", 30, fails="weights not found")
+    s = Session(engine, pipelines_with(broken))
+    s.session.apply({"pipeline": "broken"}, 1)
+    broken.gate.set()
+    for _ in range(3):
+        assert value_of(await s.session.process(frame_of(10))) == 10  # the raw frame
+    error = s.states()[-1]
+    assert error.state == "error" and error.running is None
+    assert error.error == "failed to load: OSError: weights not found"
+    assert s.session.pipeline_error == f"broken: {error.error}"
+    assert s.session.pipeline_errors == 3
+    errors = [m for m in s.sent if isinstance(m, protocol.PipelineError)]
+    assert [m.message for m in errors] == [s.session.pipeline_error]  # told once, not per frame
+    assert broken.loads == 1  # failed for the life of the process: never tried again
+    await s.session.close()
+    await engine.close()
+
+
+async def test_a_load_past_its_deadline_is_an_error() -> None:
+    clock = VirtualClock()
+    engine = Engine(clock=clock, load_timeout_s=5)
+    staged = Staged("staged", 120)
+    s = Session(engine, pipelines_with(staged))
+    s.session.apply({"pipeline": "staged"}, 1)
+    processing = asyncio.ensure_future(s.session.process(frame_of(10)))
+    await asyncio.to_thread(staged.reached.wait, 5)
+    await clock.advance(4.9)
+    assert s.states()[-1].state == "loading"
+    await clock.advance(0.2)
+    assert value_of(await processing) == 10
+    assert s.states()[-1].state == "error"
+    assert s.states()[-1].error == "did not load within 5 s"
+    staged.gate.set()  # its thread ends some time: the load stays failed
+    await s.session.close()
+    await engine.close()
+
+
+async def test_a_switch_keeps_the_running_pipeline_until_the_next_is_loaded() -> None:
+    engine = Engine()
+    gate = threading.Event()
+    old, new = Mark("old", 50), Mark("new", 200, lazy=gate)
+    s = Session(engine, pipelines_with(old, new))
+    s.session.apply({"pipeline": "old"}, 1)
+    assert value_of(await s.session.process(frame_of())) == 50
+    s.session.apply({"pipeline": "new"}, 2)
+    # Frames keep coming from the old pipeline while the new one loads.
+    for _ in range(3):
+        assert value_of(await s.session.process(frame_of())) == 50
+    await until(lambda: s.said()[-1] == ("loading", "new", "first frame", "old"), 3)
+    assert s.session.describe()["pipeline_loading"] == "new"
+    gate.set()
+    await until(lambda: engine.models.ready(new))
+    assert value_of(await s.session.process(frame_of())) == 200
+    assert s.said()[-1] == ("ready", "new", None, "new")
+    assert new.calls == 2  # the load's first call, then this frame
+    await s.session.close()
+    await engine.close()
+
+
+async def test_no_make_before_break_where_memory_does_not_fit_and_the_note_says_so() -> None:
+    engine = Engine(memory_mb=1000)
+    old, new = Mark("old", 50), Staged("new", 200)
+    old.memory_mb, new.memory_mb = 600, 600  # type: ignore[attr-defined]
+    s = Session(engine, pipelines_with(old, new))
+    s.session.apply({"pipeline": "old"}, 1)
+    await s.session.process(frame_of())
+    s.session.apply({"pipeline": "new"}, 2)
+    processing = asyncio.ensure_future(s.session.process(frame_of()))
+    await until(lambda: s.states()[-1].state == "loading")
+    said = s.states()[-1]
+    assert said.running is None  # the fallback shows meanwhile
+    assert said.note == (
+        "old (600 MB) and new (600 MB) do not fit in 1000 MB together: old stopped while new loads"
+    )
+    new.gate.set()
+    assert value_of(await processing) == 200
+    await s.session.close()
+    await engine.close()
+
+
+async def test_no_make_before_break_from_a_failing_pipeline() -> None:
+    engine = Engine()
+    broken, new = Staged("broken", 30, fails="no weights"), Staged("new", 200)
+    broken.gate.set()
+    s = Session(engine, pipelines_with(broken, new))
+    s.session.apply({"pipeline": "broken"}, 1)
+    await s.session.process(frame_of())
+    s.session.apply({"pipeline": "new"}, 2)
+    assert s.session.describe()["pipeline"] == "new"
+    processing = asyncio.ensure_future(s.session.process(frame_of()))
+    await until(lambda: s.states()[-1].state == "loading")
+    assert s.states()[-1].note == "broken failed: nothing to keep running while new loads"
+    new.gate.set()
+    assert value_of(await processing) == 200
+    assert s.session.pipeline_error is None
+    await s.session.close()
+    await engine.close()
+
+
+async def test_a_switch_to_a_load_that_fails_says_so_at_once_and_falls_back() -> None:
+    engine = Engine()
+    old, broken = Mark("old", 50), Staged("broken", 30, fails="out of memory")
+    s = Session(engine, pipelines_with(old, broken))
+    s.session.apply({"pipeline": "old"}, 1)
+    await s.session.process(frame_of())
+    s.session.apply({"pipeline": "broken"}, 2)
+    assert value_of(await s.session.process(frame_of())) == 50
+    await until(lambda: s.states()[-1].state == "loading")
+    broken.gate.set()
+    # Told when the load fails, before any frame: within a moment.
+    await until(lambda: s.states()[-1].state == "error", 1)
+    assert s.states()[-1].error == "failed to load: OSError: out of memory"
+    assert value_of(await s.session.process(frame_of(10))) == 10  # unprocessed, said
+    await s.session.close()
+    await engine.close()
+
+
+@pytest.mark.parametrize("back", [True, False])
+async def test_switching_back_during_a_load_keeps_the_one_load(back: bool) -> None:
+    engine = Engine()
+    old, new = Mark("old", 50), Staged("new", 200)
+    s = Session(engine, pipelines_with(old, new))
+    s.session.apply({"pipeline": "old"}, 1)
+    await s.session.process(frame_of())
+    s.session.apply({"pipeline": "new"}, 2)
+    await s.session.process(frame_of())
+    s.session.apply({"pipeline": "old"}, 3)  # back, during the load
+    assert value_of(await s.session.process(frame_of())) == 50
+    assert s.session.describe()["pipeline_loading"] is None
+    if back:
+        s.session.apply({"pipeline": "new"}, 4)  # and forth: the same load, not a second
+        assert s.session.describe()["pipeline_loading"] == "new"
+    new.gate.set()
+    await until(lambda: engine.models.ready(new))
+    assert value_of(await s.session.process(frame_of())) == (200 if back else 50)
+    assert new.loads == 1
+    await s.session.close()
+    await engine.close()

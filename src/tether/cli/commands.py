@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from tether import __version__
-from tether.cli import drain, pipelines, run, status, studio, up, worker
+from tether.cli import doctor, drain, pipelines, run, status, studio, up, worker
 
 app = typer.Typer(
     help="Tether: keep a live video stream tethered to a remote GPU worker.",
@@ -24,6 +24,7 @@ for command in (
     run.run,
     drain.drain,
     status.status,
+    doctor.doctor,
     pipelines.pipelines,
 ):
     app.command()(command)

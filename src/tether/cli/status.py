@@ -80,6 +80,7 @@ def render(status: CloudStatus) -> Table:
         ("frames sent / received", f"{stats.frames_sent} / {stats.frames_received}"),
         ("heartbeat RTT", _ms(stats.heartbeat_rtt_ms, 2)),
         ("media round trip / worker", f"{_ms(stats.media_latency_ms)} / {_ms(stats.worker_ms)}"),
+        ("pipeline pace", _pace(stats.pipeline_fps, stats.pipeline_ms)),
         ("outages / reconnects", f"{stats.outages} / {stats.reconnects}"),
     ]
     for name, value in rows:
@@ -112,6 +113,14 @@ def _pipeline_news(status: CloudStatus) -> str | None:
     """A pipeline that loads (its whole-second time: one line a second at most)."""
     state = status.pipeline_state
     return state.words() if state is not None and state.state == "loading" else None
+
+
+def _pace(fps: float | None, ms: float | None) -> str:
+    """The pipeline's rate and median time per frame, as the worker measures them."""
+    if fps is None and ms is None:
+        return "-"
+    rate = "-" if fps is None else f"{fps:.1f} fps"
+    return f"{rate}, {_ms(ms, 1)} a frame (median)"
 
 
 def _seconds(value: float | None) -> str:

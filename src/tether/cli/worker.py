@@ -13,6 +13,23 @@ from tether.cli.options import Serving, TokenFile, with_serving_options
 from tether.cli.serving import read_token, serve
 from tether.config import WorkerSettings
 
+LoadTimeout = Annotated[
+    float,
+    typer.Option(
+        envvar="TETHER_LOAD_TIMEOUT_S",
+        min=0.001,
+        help="a pipeline's load (load step and first frame) that takes longer is an error",
+    ),
+]
+ModelMemory = Annotated[
+    int | None,
+    typer.Option(
+        envvar="TETHER_MODEL_MEMORY_MB",
+        min=0,
+        help="memory for models (MB): a switch keeps the running one only where both fit",
+    ),
+]
+
 
 @with_serving_options
 def worker(
@@ -34,6 +51,8 @@ def worker(
             envvar="TETHER_DRAIN_S", min=0, help="on SIGTERM, wait this long for studios to move"
         ),
     ] = 30.0,
+    load_timeout_s: LoadTimeout = 180.0,
+    model_memory_mb: ModelMemory = None,
     parent_pid: Annotated[int | None, typer.Option(envvar="TETHER_PARENT_PID", hidden=True)] = None,
     token_file: TokenFile = None,
     serving: Serving = Serving(),
@@ -54,6 +73,8 @@ def worker(
         session_grace_s=session_grace_s,
         max_sessions=max_sessions,
         drain_s=drain_s,
+        load_timeout_s=load_timeout_s,
+        model_memory_mb=model_memory_mb,
         parent_pid=parent_pid,
         ice_hosts=serving.ice_hosts,
     )

@@ -56,6 +56,9 @@ class WorkerPeer:
         # Loading, ready or failing, as the worker last said, and when it said so.
         self._pipeline_state: protocol.PipelineState | None = None
         self._pipeline_state_at = 0.0
+        # The pipeline's pace as the worker measures it (its last pong): fps, p50 ms.
+        self.pipeline_fps: float | None = None
+        self.pipeline_ms: float | None = None
         self.answer: protocol.Answer | None = None  # the worker's answer (resume details)
         self.last_pong_at: float | None = None
         self._heard_at: float | None = None
@@ -183,6 +186,7 @@ class WorkerPeer:
                 self._worker_frames, self.worker_output_at = msg.frames_out, now
             if msg.frames_in is not None and msg.frames_in != self._worker_input:
                 self._worker_input, self.worker_input_at = msg.frames_in, now
+            self.pipeline_fps, self.pipeline_ms = msg.pipeline_fps, msg.pipeline_ms
         elif isinstance(msg, protocol.ParametersAck):
             self.acked_version = msg.version
             self.params_error = None
@@ -202,8 +206,10 @@ class WorkerPeer:
 
     @property
     def pipeline_loading(self) -> bool:
-        """The worker says its pipeline is loading (its frames are late for that)."""
-        return self._pipeline_state is not None and self._pipeline_state.state == "loading"
+        """The worker says its frames wait for a pipeline's load (they are late for that).
+        A load beside a running pipeline (make-before-break) keeps the frames coming."""
+        state = self._pipeline_state
+        return state is not None and state.state == "loading" and state.running is None
 
     def pipeline_state(self) -> protocol.PipelineState | None:
         """The worker's pipeline state; a load's time counted on to now."""

@@ -28,8 +28,12 @@ class UnknownPipeline(KeyError):
 
 def _instantiate(obj: Any) -> Pipeline:
     pipeline = obj() if isinstance(obj, type) else obj
-    if not isinstance(pipeline, Pipeline):
-        raise TypeError("not a Pipeline (needs name, params_model and process)")
+    forms = ("process", "session", "process_batch")  # any one of them runs frames
+    named = isinstance(getattr(pipeline, "name", None), str) and hasattr(pipeline, "params_model")
+    if not named or not any(callable(getattr(pipeline, f, None)) for f in forms):
+        raise TypeError(
+            "not a Pipeline (needs name, params_model and process, session or process_batch)"
+        )
     return pipeline
 
 

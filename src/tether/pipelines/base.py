@@ -17,6 +17,13 @@ class PipelineParams(BaseModel):
 
 @runtime_checkable
 class Pipeline(Protocol):
+    """A named frame transform. Beside ``process``, a pipeline may declare (all read by
+    the worker; docs/PLUGINS.md says how each runs): ``load(progress)`` or ``load()``
+    (once per worker process, in the load thread pool; ``progress`` is a
+    tether.pipelines.progress.LoadProgress), ``session()`` (a per-stream object with
+    its own ``process``), ``async def process``, ``process_batch(frames, params)`` with
+    ``max_batch``, ``io = "torch"`` with ``device``, ``memory_mb`` and ``is_identity``."""
+
     name: ClassVar[str]
     params_model: ClassVar[type[BaseModel]]
 

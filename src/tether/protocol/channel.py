@@ -57,6 +57,10 @@ class HeartbeatPong(_ChannelMessage):
     # Frames that reached the pipeline: while these do not grow either, our frames are
     # not getting through (congestion upstream), and the pipeline is not to blame.
     frames_in: int | None = None
+    # The pipeline as the worker measures it: frames it put out per second lately, and
+    # its median time per frame (None: no frames lately).
+    pipeline_fps: float | None = Field(default=None, ge=0)
+    pipeline_ms: float | None = Field(default=None, ge=0)
 
 
 class ChannelError(_ChannelMessage):
@@ -76,16 +80,24 @@ class PipelineError(_ChannelMessage):
 
 
 class PipelineState(_ChannelMessage):
-    """worker -> studio: the session's pipeline is ``loading`` (its first call has not
-    returned: a model loads or warms up; ``elapsed_s`` so far), ``ready``, or in
-    ``error`` (its failure comes as ``PipelineError``). Sent on each change and about
-    once a second while it loads."""
+    """worker -> studio: the session's chosen ``pipeline`` is ``loading`` (its load step
+    or its first call has not returned: a model loads or warms up; ``elapsed_s`` so far,
+    ``progress`` where the pipeline says), ``ready``, or in ``error`` (``error`` in
+    words; a failing frame also comes as ``PipelineError``). ``running`` names the
+    pipeline whose frames come back meanwhile: the previous one while the next loads
+    (make-before-break), None while none does (the fallback shows); ``note`` says why
+    the previous one was not kept. Sent on each change and about once a second while
+    it loads."""
 
     type: Literal["pipeline_state"] = "pipeline_state"
     state: Literal["loading", "ready", "error"]
     pipeline: str
     stage: str | None = None  # what the load is doing ("first frame")
     elapsed_s: float | None = Field(default=None, ge=0)  # loading so far, or the load took
+    progress: float | None = Field(default=None, ge=0, le=1)  # the load's fraction done
+    running: str | None = None
+    error: str | None = None
+    note: str | None = None
 
 
 _RTP_TIMESTAMP = Field(ge=0, lt=1 << 32)

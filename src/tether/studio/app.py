@@ -12,12 +12,13 @@ from fastapi import FastAPI
 
 from tether import __version__
 from tether.config import StudioSettings
+from tether.doctor.service import DoctorRuns
 from tether.rtc.adapter import MediaAdapter
 from tether.rtc.ice import host_of
 from tether.studio.fleet import parse_worker_specs
 from tether.studio.guard import GuardPolicy, StudioGuard
 from tether.studio.metrics import metrics_registry
-from tether.studio.routes import cloud, events, metrics, page, parameters, pipelines, stream
+from tether.studio.routes import cloud, doctor, events, metrics, page, parameters, pipelines, stream
 from tether.studio.routes.errors import ERROR_HANDLERS
 from tether.studio.routes.events import Shutdown
 from tether.studio.studio import Studio
@@ -31,6 +32,7 @@ ROUTERS = (
     parameters.router,
     pipelines.router,
     metrics.router,
+    doctor.router,
 )
 
 
@@ -47,6 +49,7 @@ async def studio_lifespan(app: FastAPI) -> AsyncIterator[None]:
         await studio.start()
         yield
         shutdown.begin()
+        await app.state.doctor.close()  # a test session is closed before the link
         await studio.close()
 
 
@@ -65,6 +68,7 @@ def create_studio_app(settings: StudioSettings) -> FastAPI:
     app.state.media = studio_media(settings)
     app.state.tokens = WorkerTokens.from_settings(settings)
     app.state.shutdown = Shutdown()
+    app.state.doctor = DoctorRuns()
     app.state.metrics = metrics_registry(studio.status)
     token = settings.studio_token.get_secret_value() if settings.studio_token else None
     app.add_middleware(

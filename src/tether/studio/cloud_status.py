@@ -17,10 +17,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from tether.config import Fallback
-from tether.protocol import PipelineState
 from tether.studio.fleet import WorkerState
 from tether.studio.link import LinkEvent, LinkState, LinkStatus, Recovery
 from tether.studio.link.quality import Factor, Quality
+from tether.studio.pipeline_status import PipelineStatus, pipeline_status
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -39,27 +39,6 @@ class LinkQuality(_Frozen):
     factor: Factor | None
 
 
-class PipelineStatus(_Frozen):
-    """The worker's pipeline, as the worker says: ``loading`` a model (``stage``: what
-    the load is doing; ``elapsed_s``: its time so far), ``ready`` (``elapsed_s``: how
-    long it loaded, if it did), or failing (``error``: see ``pipeline_error``)."""
-
-    state: Literal["loading", "ready", "error"]
-    name: str
-    stage: str | None
-    elapsed_s: float | None
-
-    def words(self) -> str:
-        """In words, as shown: 'loading sd-turbo: first frame, 3 s'."""
-        if self.state == "loading":
-            stage = f"{self.stage}, " if self.stage else ""
-            took = f"{self.elapsed_s:.0f} s" if self.elapsed_s is not None else "just begun"
-            return f"loading {self.name}: {stage}{took}"
-        if self.state == "ready" and self.elapsed_s is not None:
-            return f"{self.name} ready (loaded in {self.elapsed_s:.1f} s)"
-        return f"{self.name} {self.state}"
-
-
 class LinkStats(_Frozen):
     """Counters and measures, rounded as shown (None: not measured now)."""
 
@@ -73,6 +52,9 @@ class LinkStats(_Frozen):
     bandwidth_limited: bool
     media_latency_ms: float | None
     worker_ms: float | None
+    # The pipeline's pace as the worker measures it: frames out per second, median ms.
+    pipeline_fps: float | None = None
+    pipeline_ms: float | None = None
     outages: int
     reconnects: int
     # Frames a second sent on to the worker, and the most allowed while its pipeline is
@@ -210,7 +192,7 @@ def build_status(link: LinkStatus, side: StudioSide, quality: Quality | None) ->
         params_acked_version=link.params_acked_version,
         params_error=link.params_error,
         pipeline_error=link.pipeline_error,
-        pipeline_state=_pipeline(link.pipeline_state),
+        pipeline_state=pipeline_status(link.pipeline_state),
         # the client's stream
         stream_id=side.stream_id,
         streaming=side.stream_id is not None,
@@ -234,6 +216,8 @@ def _stats(link: LinkStatus, side: StudioSide) -> LinkStats:
         bandwidth_limited=link.bandwidth_limited,
         media_latency_ms=_round(link.media_latency_ms, 1),
         worker_ms=_round(link.worker_ms, 2),
+        pipeline_fps=_round(link.pipeline_fps, 1),
+        pipeline_ms=_round(link.pipeline_ms, 2),
         outages=link.outages,
         reconnects=link.reconnects,
         upstream_fps=_round(link.upstream_fps, 1),
@@ -245,17 +229,6 @@ def _quality(quality: Quality | None) -> LinkQuality | None:
     if quality is None:
         return None
     return LinkQuality(level=quality.level.label, factor=quality.factor)
-
-
-def _pipeline(state: PipelineState | None) -> PipelineStatus | None:
-    if state is None:
-        return None
-    return PipelineStatus(
-        state=state.state,
-        name=state.pipeline,
-        stage=state.stage,
-        elapsed_s=_round(state.elapsed_s, 1),
-    )
 
 
 def _event(event: LinkEvent) -> StateChange | WorkerMove:

@@ -202,8 +202,10 @@ class Studio:
             pixels=self._picture.see(self.stream, size),
             latency_ms=link.media_latency_ms,
             worker_ms=link.worker_ms,
+            # Frames that wait for a load (not a load beside a running pipeline).
             pipeline_loading=link.pipeline_state is not None
-            and link.pipeline_state.state == "loading",
+            and link.pipeline_state.state == "loading"
+            and link.pipeline_state.running is None,
         )
         if pipeline_bound(sample):
             # The worker's video flows at the model's pace, and its estimate follows

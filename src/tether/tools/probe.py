@@ -20,6 +20,7 @@ from tether.media.frame_id import ID_BITS, read_id, stamp_id
 from tether.media.frames import FrameSlot
 from tether.tasks import TaskOwner
 from tether.tools.scene import make_scene
+from tether.tools.viewing import Arrival, report
 
 
 class NumberedSource(MediaStreamTrack):
@@ -70,6 +71,23 @@ class NumberedSource(MediaStreamTrack):
         return frame
 
 
+class PictureSource(NumberedSource):
+    """A NumberedSource that sends a given picture (H x W x 3 RGB) instead of the
+    colour ramp: a model that looks for something (a person) needs a real picture. The
+    frame number still goes into the top band."""
+
+    def __init__(self, picture: np.ndarray, fps: float = 30.0) -> None:
+        height, width = picture.shape[:2]
+        super().__init__(width, height, fps)
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
+        self._picture = rgb.reformat(format="yuv420p").to_ndarray()
+
+    def planes(self, frame_id: int) -> np.ndarray:
+        planes = self._picture.copy()
+        stamp_id(planes, self.width, frame_id)
+        return planes
+
+
 @dataclass
 class FrameSink:
     """Receives a track, reads frame numbers, keeps latencies and the last frame."""
@@ -85,6 +103,7 @@ class FrameSink:
 
     history: list[tuple[float, int]] = field(default_factory=list)  # (received at, frame id)
     widths: list[tuple[float, int]] = field(default_factory=list)  # (received at, width)
+    arrivals: list[Arrival] = field(default_factory=list)  # what a viewer saw: see viewing
     _seen: set[int] = field(default_factory=set)
 
     def record(self, frame: av.VideoFrame) -> None:
@@ -92,6 +111,7 @@ class FrameSink:
         self.frames += 1
         self.received_at.append(now)
         self.widths.append((now, frame.width))
+        size = frame.width, frame.height
         source = self.source
         if source is not None and frame.width < source.width:
             # A link short of bitrate shrinks the picture: read it at the source's size.
@@ -99,6 +119,7 @@ class FrameSink:
         luma = frame.to_ndarray(format="gray")
         self.last_id = read_id(luma, self.inverted)
         self.history.append((now, self.last_id))
+        self.arrivals.append(Arrival(now, self.last_id, *size))
         sent = self.source.sent_at.get(self.last_id) if self.source is not None else None
         # Count each frame number once: a held (repeated) frame is not a new round trip.
         if sent is not None and self.last_id not in self._seen:
@@ -113,6 +134,13 @@ class FrameSink:
                 self.record(await track.recv())
         except MediaStreamError:
             return
+
+    def windows(self, t0: float, t1: float, **options: float) -> dict:
+        """What a viewer saw in ``[t0, t1)``, per window and in all (``viewing.report``)."""
+        source = self.source
+        sent_at = source.sent_at if source is not None else {}
+        full = (source.width, source.height) if source is not None else (0, 0)
+        return report(self.arrivals, sent_at, full, t0, t1, **options)
 
     def fps_since(self, since: float) -> float:
         times = [t for t in self.received_at if t >= since]

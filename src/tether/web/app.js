@@ -1,6 +1,7 @@
 // The studio page: wires the stream, the parameter controls and the live link status.
 import { api, watchStatus } from "./api.js";
 import { renderControls } from "./controls.js";
+import { setupDoctor } from "./doctor.js";
 import { renderStatus } from "./status.js";
 import { Stream } from "./stream.js";
 
@@ -170,4 +171,8 @@ watchStatus((status) => {
   }
 });
 
+setupDoctor({
+  button: $("doctor-run"), verdict: $("doctor-verdict"), panel: $("doctor-panel"),
+  list: $("doctor-checks"), pipeline: () => $("pipeline").value,
+});
 loadParameters().then(loadPipelines).catch(() => {});

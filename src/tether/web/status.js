@@ -19,24 +19,38 @@ const SHOWING = {
   black: "showing black meanwhile",
 };
 
-// The worker's pipeline in words: "loading sd-turbo: first frame, 3 s".
+// The worker's pipeline in words: "loading sd-turbo: warming up, 40 %, 3 s (gray runs
+// meanwhile)" (as CloudStatus's PipelineStatus.words says it).
 export function pipelineWords(p) {
   if (!p) return "–";
   if (p.state === "loading") {
     const took = num(p.elapsed_s) ? `${Math.round(p.elapsed_s)} s` : "just begun";
-    return `loading ${p.name}: ${p.stage ? `${p.stage}, ` : ""}${took}`;
+    const done = num(p.progress) ? `${Math.round(p.progress * 100)} %, ` : "";
+    const meanwhile = p.running ? ` (${p.running} runs meanwhile)` : "";
+    return `loading ${p.name}: ${p.stage ? `${p.stage}, ` : ""}${done}${took}${meanwhile}`;
   }
+  if (p.state === "error") return p.error ? `${p.name} failed: ${p.error}` : `${p.name} failed`;
   if (p.state === "ready" && num(p.elapsed_s)) return `${p.name} ready (loaded in ${p.elapsed_s.toFixed(1)} s)`;
   return `${p.name} ${p.state}`;
+}
+
+// The pipeline's pace as the worker measures it: "6.2 fps, 151 ms a frame".
+function paceWords(st) {
+  if (!num(st.pipeline_fps) && !num(st.pipeline_ms)) return "–";
+  const rate = num(st.pipeline_fps) ? `${st.pipeline_fps.toFixed(1)} fps` : "–";
+  return `${rate}, ${num(st.pipeline_ms) ? `${st.pipeline_ms.toFixed(0)} ms` : "–"} a frame`;
 }
 
 // What the processed pane shows, in words: [kind, text] or null.
 function overlayFor(s, view) {
   if (!view.streaming) return null;
   if (s.pipeline_state?.state === "loading" && s.state === "connected") {
-    const meanwhile = SHOWING[s.fallback_active] || "the processed output follows once it is loaded";
-    const words = pipelineWords(s.pipeline_state);
-    return ["loading", `${words[0].toUpperCase()}${words.slice(1)}: ${meanwhile}`];
+    const running = s.pipeline_state.running;
+    const meanwhile = running ? `${running} keeps running meanwhile`
+      : SHOWING[s.fallback_active] || "the processed output follows once it is loaded";
+    const words = pipelineWords({ ...s.pipeline_state, running: null });
+    const note = s.pipeline_state.note ? ` (${s.pipeline_state.note})` : "";
+    return ["loading", `${words[0].toUpperCase()}${words.slice(1)}: ${meanwhile}${note}`];
   }
   if (!view.seenLive) {
     if (s.state === "connected" || s.state === "connecting") {
@@ -88,6 +102,7 @@ export function renderStatus(el, s, tries, view) {
     ["media", s.webrtc_connected ? "up" : "down"],
     ["stage", s.connect_stage || "–"],
     ["pipeline", pipelineWords(s.pipeline_state)],
+    ["pipeline pace", paceWords(st)],
   ];
   el.stats.replaceChildren(...rows.flatMap(([k, v]) => {
     const dt = document.createElement("dt");

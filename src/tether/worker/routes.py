@@ -75,6 +75,17 @@ async def load(worker: WorkerDep) -> dict[str, Any]:
     return worker.load()
 
 
+@api.get("/models")
+async def models(worker: WorkerDep) -> dict[str, Any]:
+    """The pipelines this process has loaded or is loading (each once), and the limits."""
+    engine = worker.engine
+    return {
+        "models": engine.models.describe(),
+        "load_timeout_s": engine.models.deadline_s,
+        "model_memory_mb": engine.memory_mb,
+    }
+
+
 @api.post("/drain")
 async def drain(worker: WorkerDep) -> dict[str, Any]:
     """Start draining (what SIGTERM does); poll /api/v1/load until sessions is 0."""

@@ -13,7 +13,6 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor
 from enum import StrEnum
 from typing import Any
 
@@ -26,10 +25,9 @@ from tether.media.frames import FrameSlot, pump
 from tether.pipelines import Pipeline, PipelineParams, UnknownPipeline, resolve
 from tether.rtc.measures import on_frame_sent, receiver_of
 from tether.tasks import TaskOwner
-from tether.timing import PIPELINE_ERROR_REPORT_S
-from tether.worker.loading import PipelineLoading
+from tether.worker.engine import Engine
 from tether.worker.processed_track import ProcessedTrack
-from tether.worker.runner import PipelineRunner
+from tether.worker.stream_pipeline import StreamPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -50,21 +48,16 @@ Send = Callable[[BaseModel], None]
 
 
 class MediaSession:
-    def __init__(
-        self,
-        pipelines: dict[str, Pipeline],
-        executor: Executor,
-        runner: PipelineRunner | None = None,  # the worker's: loads once per process
-    ) -> None:
+    def __init__(self, pipelines: dict[str, Pipeline], engine: Engine) -> None:
         self.id = uuid.uuid4().hex[:12]
         # Given only to the studio that made the session (in its answer); a resume needs it.
         self.resume_secret = secrets.token_urlsafe(24)
         self.state = SessionState.CONNECTING
+        # Whether media ever connected: only such a session is kept for a resume when its
+        # studio's socket closes (one that never connected has nothing to resume).
+        self.has_connected = False
         self.input = FrameSlot("worker.in")
         self.frames_out = 0
-        self.pipeline_errors = 0  # frames the pipeline failed on, for the session's life
-        self.pipeline_error: str | None = None  # the last failure, while it is failing
-        self._error_sent_at: float | None = None
         self._send: Send | None = None  # the data channel's send, once bound
         self._send_timing: Send | None = None  # the heartbeat channel's send, once bound
         self.resumes = 0
@@ -72,11 +65,12 @@ class MediaSession:
         self.parameters: dict[str, Any] = {}
         self.version = 0
         self._pipelines = pipelines
-        self._pipeline, self._params = resolve(pipelines, {})
-        self._runner = runner or PipelineRunner(executor)
-        # Loading, ready or failing: told to the studio on the parameters channel.
-        self.loading = PipelineLoading(self._send_message)
         self._tasks = TaskOwner(f"session-{self.id}")
+        # The worker's engine: its models load once per process, whichever session asks.
+        # Running, loading or failing: told to the studio on the parameters channel.
+        self.pipeline = StreamPipeline(
+            engine, self._send_message, self._tasks.spawn, *resolve(pipelines, {})
+        )
         self.pc: RTCPeerConnection | None = None
         # Told when the peer connection ends and the session goes warm (by the Worker).
         self.on_lost: Callable[[MediaSession], None] | None = None
@@ -86,6 +80,14 @@ class MediaSession:
     @property
     def frames_in(self) -> int:
         return self.input.seq
+
+    @property
+    def pipeline_errors(self) -> int:  # frames the pipeline failed on, for the session's life
+        return self.pipeline.errors
+
+    @property
+    def pipeline_error(self) -> str | None:  # the last failure, while it is failing
+        return self.pipeline.error
 
     def owns(self, secret: str | None) -> bool:
         return secret is not None and hmac.compare_digest(
@@ -108,61 +110,19 @@ class MediaSession:
         """Apply a full parameter set; the previous one stays on error."""
         if version < self.version:
             return  # stale: a newer set was applied already
-        self._pipeline, self._params = self.check(parameters)
+        pipeline, params = self.check(parameters)
         self.parameters = dict(parameters)
         self.version = version
-        logger.info("session %s: parameters v%d (%s)", self.id, version, self._pipeline.name)
+        logger.info("session %s: parameters v%d (%s)", self.id, version, pipeline.name)
+        self.pipeline.choose(pipeline, params)
 
     # --- media ---
     async def process(self, frame: av.VideoFrame) -> av.VideoFrame:
-        pipeline, params = self._pipeline, self._params
-        if getattr(pipeline, "is_identity", False):
-            # Nothing to compute: no thread hop, no RGB round trip.
-            self.loading.ready(pipeline.name)
-            self.frames_out += 1
-            return frame
         # Never on the event loop: a model that loads or runs for seconds must leave the
-        # heartbeat answering.
-        work = self._runner.run(pipeline, params, frame)
-        try:
-            out = await self.loading.call(
-                pipeline.name, work, stage=lambda: self._runner.stage(pipeline)
-            )
-        except Exception as exc:  # a pipeline bug must not stop the stream
-            self._failed(f"{pipeline.name}: {type(exc).__name__}: {exc}")
-            out = frame  # the raw frame, and the client is told it is unprocessed
-        else:
-            self._recovered()
+        # heartbeat answering (tether.worker.runner runs it off the loop).
+        out = await self.pipeline.process(frame)
         self.frames_out += 1
         return out
-
-    def _failed(self, message: str) -> None:
-        self.pipeline_errors += 1
-        starting = self.pipeline_error is None
-        self.pipeline_error = message
-        if starting or self.pipeline_errors % 100 == 0:
-            logger.warning(
-                "session %s: pipeline failed (%d): %s", self.id, self.pipeline_errors, message
-            )
-        now = time.monotonic()
-        if (
-            starting
-            or self._error_sent_at is None
-            or now - self._error_sent_at >= PIPELINE_ERROR_REPORT_S
-        ):
-            self._error_sent_at = now
-            self._report()
-
-    def _recovered(self) -> None:
-        if self.pipeline_error is not None:
-            self.pipeline_error = None
-            logger.info("session %s: pipeline processes frames again", self.id)
-            self._report()
-
-    def _report(self) -> None:
-        self._send_message(
-            protocol.PipelineError(count=self.pipeline_errors, message=self.pipeline_error)
-        )
 
     def _send_message(self, message: BaseModel) -> None:
         if self._send is not None:
@@ -195,6 +155,7 @@ class MediaSession:
                 return
             if pc.connectionState == "connected":
                 self.state = SessionState.ACTIVE
+                self.has_connected = True
             elif pc.connectionState in ("failed", "closed") and self.state != SessionState.CLOSED:
                 self.state = SessionState.WARM
                 self.lost_at = time.monotonic()
@@ -220,10 +181,10 @@ class MediaSession:
         @channel.on("open")
         def on_open() -> None:
             send(protocol.ParametersAck(version=self.version))
-            if self.loading.current is not None:  # a resumed session: where its pipeline is
-                send(self.loading.current)
-            if self.pipeline_error is not None:  # a resumed session that is still failing
-                self._report()
+            if self.pipeline.reported is not None:  # a resumed session: where its pipeline is
+                send(self.pipeline.reported)
+            if self.pipeline.error is not None:  # a resumed session that is still failing
+                self.pipeline.send_error()
 
         if channel.readyState == "open":
             on_open()
@@ -269,26 +230,37 @@ class MediaSession:
                 return  # nothing to answer on a lossy channel
             if isinstance(msg, protocol.HeartbeatPing):
                 frames = {"frames_in": self.frames_in, "frames_out": self.frames_out}
-                send(protocol.HeartbeatPong(seq=msg.seq, t=msg.t, **frames))
+                meter = self.pipeline.meter
+                send(
+                    protocol.HeartbeatPong(
+                        seq=msg.seq,
+                        t=msg.t,
+                        pipeline_fps=meter.fps(),
+                        pipeline_ms=meter.p50_ms(),
+                        **frames,
+                    )
+                )
 
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "state": self.state.value,
-            "pipeline": self._pipeline.name,
+            "pipeline": self.pipeline.current.name,
+            "pipeline_loading": self.pipeline.wanted.name if self.pipeline.wanted else None,
             "parameters": self.parameters,
             "parameters_version": self.version,
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
             "pipeline_errors": self.pipeline_errors,
             "pipeline_error": self.pipeline_error,
-            "pipeline_state": self.loading.current.state if self.loading.current else None,
+            "pipeline_state": self.pipeline.reported.state if self.pipeline.reported else None,
             "resumes": self.resumes,
             "created_at": self.created_at,
         }
 
     async def close(self) -> None:
         self.state = SessionState.CLOSED
+        self.pipeline.close()  # first: a frame still in flight starts nothing more
         await self._tasks.close()
         if self.pc is not None:
             await self.pc.close()

@@ -69,6 +69,9 @@ class SignalingConnection:
             if worker.capacity.draining:
                 # Its studio has gone (moved, or died): nothing will resume here.
                 await worker.drop_owned_by(self.id)
+            else:
+                # A session still negotiating would hold its slot until ICE gives up.
+                await worker.drop_unconnected(self.id)
 
     async def _receive_all(self) -> None:
         while True:

@@ -8,7 +8,6 @@ import hmac
 import logging
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -20,10 +19,10 @@ from tether.media.sdp_check import BadOffer, check_offer_sdp
 from tether.pipelines import describe, load_pipelines
 from tether.rtc.ice import create_peer_connection
 from tether.tasks import TaskOwner
-from tether.timing import WORKER_DRAIN_CHECK_S
+from tether.timing import WORKER_CONNECT_TIMEOUT_S, WORKER_DRAIN_CHECK_S
 from tether.worker.capacity import Capacity
+from tether.worker.engine import Engine
 from tether.worker.ice import IceServers
-from tether.worker.runner import PipelineRunner
 from tether.worker.session import MediaSession, SessionState
 
 logger = logging.getLogger(__name__)
@@ -43,8 +42,12 @@ class Worker:
         self.instance_id = uuid.uuid4().hex[:12]
         self.pipelines = load_pipelines()
         self.sessions: dict[str, MediaSession] = {}
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline")
-        self.runner = PipelineRunner(self.executor)  # pipelines' load steps: once each
+        # Runs the pipelines: frames in its thread pool, models loaded once per process.
+        self.engine = Engine(
+            clock=self.clock,
+            load_timeout_s=settings.load_timeout_s,
+            memory_mb=settings.model_memory_mb,
+        )
         self.tasks = TaskOwner("worker")
         self.capacity = Capacity(settings.max_sessions)
         # Told when the worker starts to drain: each signaling socket tells its studio.
@@ -100,7 +103,7 @@ class Worker:
         self.capacity.admit(self.held(excluding_owner=owner), resumed)
         if session is None:
             self._make_room(owner)
-            session = MediaSession(self.pipelines, self.executor, self.runner)
+            session = MediaSession(self.pipelines, self.engine)
             session.on_lost = self._start_grace
             session.owner = owner
             self._reserved.add(session)
@@ -115,6 +118,7 @@ class Worker:
             await self.tasks.cancel(self._expiry.pop(session.id, None))
             session.owner = owner
             self.sessions[session.id] = session
+            self.tasks.spawn(self._connect_deadline(session, pc), f"connect-{session.id}")
         finally:
             self._reserved.discard(session)
         for other in [s for s in self.sessions.values() if s.owner == owner and s is not session]:
@@ -146,7 +150,7 @@ class Worker:
             await pc.setLocalDescription(await pc.createAnswer())
             if session.state == SessionState.CLOSED:
                 raise BadOffer("the session expired meanwhile")
-        except Exception:
+        except BaseException:  # cancelled too: the studio's socket closed meanwhile
             await pc.close()
             if not resumed:
                 await session.close()
@@ -172,6 +176,29 @@ class Worker:
         self._expiry.pop(session.id, None)
         if session.state == SessionState.WARM:
             logger.info("session %s expired", session.id)
+            await self._drop(session)
+
+    async def _connect_deadline(self, session: MediaSession, pc: RTCPeerConnection) -> None:
+        """Give up ``pc`` if it has not connected in time, rather than hold a slot
+        until aiortc's ICE gives up."""
+        await self.clock.sleep(WORKER_CONNECT_TIMEOUT_S)
+        if session.pc is not pc or session.state != SessionState.CONNECTING:
+            return  # connected, replaced by a resume, lost or dropped meanwhile
+        waited = WORKER_CONNECT_TIMEOUT_S
+        if session.has_connected:  # a resume that did not connect: warm again, kept
+            logger.info("session %s: resumed peer not connected after %.0fs", session.id, waited)
+            await pc.close()
+            return
+        logger.info("session %s: peer not connected after %.0fs; dropped", session.id, waited)
+        await self._drop(session)
+
+    async def drop_unconnected(self, owner: str) -> None:
+        """A studio's socket closed: its sessions that never connected their media go
+        now (nobody is left to finish their negotiation), freeing their slots. Sessions
+        that did connect keep their grace for a resume."""
+        gone = [s for s in self.sessions.values() if s.owner == owner and not s.has_connected]
+        for session in gone:
+            logger.info("session %s: its socket closed before it connected; dropped", session.id)
             await self._drop(session)
 
     async def drop_owned_by(self, owner: str) -> None:
@@ -214,4 +241,5 @@ class Worker:
         await self.tasks.close()
         for session in list(self.sessions.values()):
             await self._drop(session)
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        await self.engine.close()
+        self.engine.executor.shutdown(wait=True, cancel_futures=True)

@@ -127,6 +127,8 @@ class WorkerLink:
             upstream_limited_kbps=self.media_stats.upstream_limited_kbps if measured else None,
             media_latency_ms=measured.latency_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
             worker_ms=measured.worker_ms(MEDIA_LATENCY_WINDOW_S) if measured else None,
+            pipeline_fps=peer.pipeline_fps if peer and media_healthy else None,
+            pipeline_ms=peer.pipeline_ms if peer and media_healthy else None,
             recovery=sup.recovery,
             pipeline_state=peer.pipeline_state() if peer else None,
             upstream_fps=conn.media.rate.sent_fps() if peer else None,

@@ -79,22 +79,23 @@ class MediaPath:
         self._tasks = TaskOwner("media")
         self._watch: asyncio.Task[Any] | None = None
         # The frames a second we send the worker: no more than its pipeline can take.
-        self.rate = RateGovernor(self.pipeline_fps, self.clock)
+        self.rate = RateGovernor(self.pipeline_pace, self.clock)
 
     def healthy(self) -> bool:
         return self.health.media_healthy(self.peer)
 
-    def pipeline_fps(self) -> float | None:
-        """The frames a second the worker's pipeline processes: from its time per frame,
-        or the rate its frames come back where that is higher (a pipeline that overlaps
-        frames). None while not known (no frames measured, or it is loading)."""
+    def pipeline_pace(self) -> float | None:
+        """The frames a second the worker's pipeline can process: from its time per
+        frame (the worker's own measure, else the one from its frame reports), or the
+        rate its frames come out where that is higher (a pipeline that overlaps
+        frames). None while not known (nothing measured, or its frames wait for a load)."""
         peer = self.peer
         if peer is None or peer.pipeline_loading:
             return None
-        worker_ms = peer.latency.worker_ms(MEDIA_LATENCY_WINDOW_S)
-        if not worker_ms:
+        per_frame_ms = peer.pipeline_ms or peer.latency.worker_ms(MEDIA_LATENCY_WINDOW_S)
+        if not per_frame_ms:
             return None
-        return max(1000.0 / worker_ms, self.processed.fps)
+        return max(1000.0 / per_frame_ms, peer.pipeline_fps or 0.0, self.processed.fps)
 
     # --- the one door ---
     async def bring_up(

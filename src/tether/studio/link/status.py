@@ -48,6 +48,9 @@ class LinkStatus:
     # Sent to the worker until its result is back, measured from the frames (median).
     media_latency_ms: float | None = None
     worker_ms: float | None = None  # the worker's pipeline time per frame (median)
+    # The pipeline's pace as the worker measures it: frames out per second, median ms.
+    pipeline_fps: float | None = None
+    pipeline_ms: float | None = None
     # The recovery under way beside the schedule (a socket reopen, a drain handover, a
     # move to another worker); None: none.
     recovery: Recovery | None = None
