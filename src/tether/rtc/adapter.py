@@ -5,10 +5,12 @@ aiortc's receiver, sender and ICE gathering read module globals, so a change rea
 every peer connection in the process. An app (the studio, the worker, ``tether run``)
 builds a ``MediaAdapter`` from its settings and installs it for its lifespan:
 
-- eager release: receivers release complete frames at once and pace their requests
-  for lost packets (``tether.rtc.eager_release``);
+- eager release: receivers release complete frames at once, pace their requests
+  for lost packets (``tether.rtc.eager_release``) and hold their bitrate estimate
+  down under heavy loss (``tether.rtc.loss_control``); senders keep their resends
+  within a budget (``tether.rtc.resend``);
 - a steady bandwidth estimate: receivers do not take delay noise for congestion
-  (``tether.rtc.estimate``);
+  (``tether.rtc.estimate``; it keeps the loss control);
 - a bitrate floor: VP8 encoders follow the receiver's feedback down to it, and start
   afresh at aiortc's start bitrate or the floor (``tether.rtc.encoder``);
 - the fitted encoder: VP8 senders fit their stream to the link;
@@ -38,6 +40,8 @@ from tether.rtc.eager_release import EagerJitterBuffer, PacedNackGenerator
 from tether.rtc.encoder import BITRATE_FLOOR_BPS, fitted_get_encoder
 from tether.rtc.estimate import SteadyBitrateEstimator
 from tether.rtc.ice import IceHosts, loopback_host_addresses, resolve_ice_mode
+from tether.rtc.loss_control import LossAwareEstimator
+from tether.rtc.resend import budgeted_retransmit
 from tether.rtc.version import check_aiortc
 
 logger = logging.getLogger(__name__)
@@ -124,6 +128,7 @@ class _AiortcState:
     jitter_buffer: type
     nack_generator: type
     bitrate_estimator: type
+    retransmit: Callable[..., Any]
     get_encoder: Callable[..., Any]
     min_bitrate: int
     default_bitrate: int
@@ -135,6 +140,7 @@ class _AiortcState:
             jitter_buffer=_receiver.JitterBuffer,
             nack_generator=_receiver.NackGenerator,
             bitrate_estimator=_receiver.RemoteBitrateEstimator,
+            retransmit=_sender.RTCRtpSender._retransmit,
             get_encoder=_sender.get_encoder,
             min_bitrate=_vpx.MIN_BITRATE,
             default_bitrate=_vpx.DEFAULT_BITRATE,
@@ -146,7 +152,11 @@ class _AiortcState:
         state = self
         if adapter.eager_release:
             state = replace(
-                state, jitter_buffer=EagerJitterBuffer, nack_generator=PacedNackGenerator
+                state,
+                jitter_buffer=EagerJitterBuffer,
+                nack_generator=PacedNackGenerator,
+                bitrate_estimator=LossAwareEstimator,
+                retransmit=budgeted_retransmit,
             )
         if adapter.steady_estimate:
             state = replace(state, bitrate_estimator=SteadyBitrateEstimator)
@@ -165,6 +175,7 @@ class _AiortcState:
         _receiver.JitterBuffer = self.jitter_buffer  # type: ignore[misc]
         _receiver.NackGenerator = self.nack_generator  # type: ignore[misc]
         _receiver.RemoteBitrateEstimator = self.bitrate_estimator  # type: ignore[misc]
+        _sender.RTCRtpSender._retransmit = self.retransmit  # type: ignore[method-assign]
         _sender.get_encoder = self.get_encoder
         _vpx.MIN_BITRATE = self.min_bitrate
         _vpx.DEFAULT_BITRATE = self.default_bitrate

@@ -21,12 +21,15 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from tether.media.encoding import STARVED_SHARE, EncodingPolicy
 from tether.rtc.encoded_frame import VP8
+from tether.timing import KEYFRAME_LINK_S
 
 # Low enough that a 150 kbit/s path carries the video with its packet headers, resends
 # and the data channel (at 100 kbit/s such a path stayed overrun: 1-8 fps).
 BITRATE_FLOOR_BPS = 50_000
 # The share of the receiver's bitrate estimate a fitted encoder aims at.
 ESTIMATE_SHARE = 0.85
+# libvpx's cap on a keyframe's size (FFmpeg's name for VP8E_SET_MAX_INTRA_BITRATE_PCT).
+KEYFRAME_CAP = "max-intra-rate"
 
 
 def _clamped(bitrate: int) -> int:
@@ -39,8 +42,27 @@ class FittedVp8Encoder(_vpx.Vp8Encoder):
     half the frame rate where the bitrate alone cannot get there."""
 
     def __init__(self) -> None:
+        self._context: Any = None
         super().__init__()
         self.policy = EncodingPolicy(_vpx.DEFAULT_BITRATE)
+
+    @property
+    def codec(self) -> Any:
+        """aiortc's libvpx context; one it made but has not opened yet gets a keyframe
+        cap (aiortc sets none: the keyframe after each restart was 15 KB at 200 kbit/s)."""
+        context = self._context
+        if context is not None and not context.is_open and KEYFRAME_CAP not in context.options:
+            context.options = {**context.options, KEYFRAME_CAP: str(self.keyframe_pct())}
+        return context
+
+    @codec.setter
+    def codec(self, context: Any) -> None:
+        self._context = context
+
+    def keyframe_pct(self) -> int:
+        """A keyframe's largest size, in % of an average frame's: KEYFRAME_LINK_S of
+        the link at the frame rate offered."""
+        return max(100, round(KEYFRAME_LINK_S * self.policy.fps() * 100))
 
     @property
     def target_bitrate(self) -> int:

@@ -28,14 +28,17 @@ already shown congestion: an overuse, or a standing queue (the packets' one-way 
 at its lowest over the last half second, ``STANDING_QUEUE_MS`` above its lowest in the
 stream: a capped path whose queue filled before the detector saw it grow, and now drops
 instead). Then it starts from the throughput, as aiortc's does: a delay-based estimate
-that starts above a full queue's rate never comes down. The adapter
-(``tether.rtc.adapter``) has receivers make it instead of aiortc's."""
+that starts above a full queue's rate never comes down. Heavy loss still
+holds it down (``tether.rtc.loss_control``). The adapter (``tether.rtc.adapter``) has
+receivers make it instead of aiortc's."""
 
 from __future__ import annotations
 
 from collections import deque
 
-from aiortc.rate import AimdRateControl, BandwidthUsage, OveruseDetector, RemoteBitrateEstimator
+from aiortc.rate import AimdRateControl, BandwidthUsage, OveruseDetector
+
+from tether.rtc.loss_control import LossAwareEstimator
 
 # An offset of 0.5 ms per frame over 60 deltas: a queue that grows by 1.5 % of the
 # frame interval every frame at 30 fps, far above delay noise, far below a congested
@@ -107,7 +110,7 @@ class StandingQueue:
         return recent - self._lowest > STANDING_QUEUE_MS
 
 
-class SteadyBitrateEstimator(RemoteBitrateEstimator):
+class SteadyBitrateEstimator(LossAwareEstimator):
     def __init__(self) -> None:
         super().__init__()
         self.detector = SteadyOveruseDetector()
