@@ -230,6 +230,7 @@ def aiortc_globals() -> tuple:
         vpx.MIN_BITRATE,
         vpx.DEFAULT_BITRATE,
         aioice.ice.get_host_addresses,
+        aioice.ice.Connection.query_consent,
     )
 
 

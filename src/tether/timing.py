@@ -107,6 +107,11 @@ PIPELINE_LOADING_REPORT_S = 1.0
 PIPELINE_METER_WINDOW_S = 2.0
 
 # --- the aiortc adapter: receivers and senders ---
+# An ICE consent check (every ~5 s, RFC 7675) waits this long for its answer: the
+# request is sent again at 0.5 s and 1.5 s (STUN's doubling), so a path with a round
+# trip of up to ~3 s keeps consent. aioice waits 0.5 s and sends once: on a path with
+# 250 ms each way most checks timed out, and six in a row closed the link after 30 s.
+ICE_CONSENT_ANSWER_S = 3.5
 # A gap in a video stream waits this long for its retransmission (NACK), then the
 # receiver skips the frame it broke and asks for a keyframe.
 GAP_WAIT_S = 0.4

@@ -14,6 +14,7 @@ builds a ``MediaAdapter`` from its settings and installs it for its lifespan:
 - a bitrate floor: VP8 encoders follow the receiver's feedback down to it, and start
   afresh at aiortc's start bitrate or the floor (``tether.rtc.encoder``);
 - the fitted encoder: VP8 senders fit their stream to the link;
+- ICE consent checks that wait for a long path's answer (``tether.rtc.consent``);
 - ICE host candidates on loopback only, or on all interfaces (``tether.rtc.ice``).
 
 Installs nest: two apps in one process (``tether run`` with its embedded worker, tests)
@@ -36,6 +37,7 @@ import aiortc.codecs.vpx as _vpx
 import aiortc.rtcrtpreceiver as _receiver
 import aiortc.rtcrtpsender as _sender
 
+from tether.rtc.consent import patient_query_consent
 from tether.rtc.eager_release import EagerJitterBuffer, PacedNackGenerator
 from tether.rtc.encoder import BITRATE_FLOOR_BPS, fitted_get_encoder
 from tether.rtc.estimate import SteadyBitrateEstimator
@@ -65,6 +67,7 @@ class MediaAdapter:
 
     eager_release: bool = True
     steady_estimate: bool = True
+    patient_consent: bool = True
     bitrate_floor_bps: int | None = BITRATE_FLOOR_BPS
     fitted_encoder: bool = True
     ice_hosts: IceHosts = "all"
@@ -82,6 +85,7 @@ class MediaAdapter:
         return cls(
             eager_release=False,
             steady_estimate=False,
+            patient_consent=False,
             bitrate_floor_bps=None,
             fitted_encoder=False,
             ice_hosts=ice_hosts,
@@ -133,6 +137,7 @@ class _AiortcState:
     min_bitrate: int
     default_bitrate: int
     get_host_addresses: Callable[[bool, bool], list[str]]
+    query_consent: Callable[..., Any]
 
     @classmethod
     def now(cls) -> _AiortcState:
@@ -145,6 +150,7 @@ class _AiortcState:
             min_bitrate=_vpx.MIN_BITRATE,
             default_bitrate=_vpx.DEFAULT_BITRATE,
             get_host_addresses=aioice.ice.get_host_addresses,
+            query_consent=aioice.ice.Connection.query_consent,
         )
 
     def with_adapter(self, adapter: MediaAdapter) -> _AiortcState:
@@ -160,6 +166,8 @@ class _AiortcState:
             )
         if adapter.steady_estimate:
             state = replace(state, bitrate_estimator=SteadyBitrateEstimator)
+        if adapter.patient_consent:
+            state = replace(state, query_consent=patient_query_consent)
         if adapter.fitted_encoder:
             state = replace(state, get_encoder=fitted_get_encoder)
         if adapter.bitrate_floor_bps is not None:
@@ -180,6 +188,7 @@ class _AiortcState:
         _vpx.MIN_BITRATE = self.min_bitrate
         _vpx.DEFAULT_BITRATE = self.default_bitrate
         aioice.ice.get_host_addresses = self.get_host_addresses
+        aioice.ice.Connection.query_consent = self.query_consent  # type: ignore[method-assign]
 
 
 class _Installs:
