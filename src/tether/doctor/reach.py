@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from tether.doctor.report import Check
+from tether.doctor.target import where as address_text
 
 NAME = "reach"
 RESOLVE_TIMEOUT_S = 3.0
@@ -72,7 +73,7 @@ def _not_connected(
     exc: OSError, host: str, port: int, timeout_s: float, numbers: dict[str, Any]
 ) -> Check:
     """Refused, timed out and unreachable, each named, each with its fix."""
-    where = f"{host}:{port}"
+    where = address_text(host, port)
     if isinstance(exc, TimeoutError):
         return Check.fail(
             NAME,
