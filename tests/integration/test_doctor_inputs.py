@@ -57,12 +57,17 @@ def test_a_url_without_scheme_gets_the_url_to_type(services: Services) -> None:
     assert f"http://{bare}" in check(report, "reach")["fix"]
 
 
-@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "http://:80"])
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://127.0.0.1:99999", "http://:80", "http://a..b:80",
+            f"http://{'a' * 70}.test:80"],
+)  # fmt: skip
 def test_a_url_that_does_not_parse_is_named_without_a_traceback(url: str) -> None:
     proc = doctor("--worker", url, "--json", token="x-secret")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     report = one_object(proc)
-    assert report["failed_check"] == "reach" and "URL" in check(report, "reach")["detail"]
+    reach = check(report, "reach")
+    assert report["failed_check"] == "reach" and "stopped with an error" not in reach["detail"]
+    assert "URL" in reach["detail"] or "not a valid host name" in reach["detail"], reach
 
 
 def test_a_token_with_a_newline_around_it_still_works(services: Services) -> None:

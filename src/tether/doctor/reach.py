@@ -44,6 +44,13 @@ async def check_reach(
             "the DNS server does not answer: check the network's DNS settings "
             "(or use the worker's IP address in the URL)",
         )
+    except UnicodeError:  # the IDNA codec refuses it: a label over 63 characters, or empty
+        return Check.fail(
+            NAME,
+            f"{host} is not a valid host name (a part between dots is empty or longer "
+            "than 63 characters)",
+            f"check the spelling of {host} in the worker URL",
+        )
     except socket.gaierror:
         return Check.fail(
             NAME,
