@@ -135,3 +135,13 @@ def test_http_to_an_https_worker_says_use_https(tls_worker) -> None:  # noqa: F8
     report = one_object(missing_ca)
     assert report["failed_check"] == "tls" and "TETHER_CA_FILE" in check(report, "tls")["fix"]
     assert "tls-doc" not in missing_ca.stdout + missing_ca.stderr
+
+
+def test_a_short_token_masks_values_but_leaves_the_json_intact(services: Services) -> None:
+    worker = services.worker(token="e")  # "e" is in nearly every key and word
+    proc = doctor("--worker", worker.url, "--json", "--seconds", "1", token="e")
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    report = one_object(proc)
+    assert {"ok", "status", "exit_code", "verdict", "checks"} <= set(report), report.keys()
+    assert report["status"] in ("ok", "warn")
+    assert all(set(c) >= {"name", "status", "detail", "fix"} for c in report["checks"])

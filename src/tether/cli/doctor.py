@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -82,8 +82,23 @@ def _say(report: Report, as_json: bool, interrupted: int | None) -> None:
         running = next((s for s in STAGES if s not in done), "the end")
         verdict = f"INTERRUPTED: no verdict (stopped during {running})"
         out |= {"ok": False, "status": "interrupted", "exit_code": interrupted, "verdict": verdict}
-    text = json.dumps(out) if as_json else out["verdict"]
-    print(redact.redact(text), flush=True)
+    print(_masked(out) if as_json else redact.redact(out["verdict"]), flush=True)
+
+
+def _masked(out: dict[str, Any]) -> str:
+    """The object as JSON with every secret masked in its string values, never in its
+    keys or its syntax: a short token ("x") must not turn "exit_code" into "e***it_code"."""
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact.redact(value)
+        if isinstance(value, dict):
+            return {k: mask(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        return value
+
+    return json.dumps(mask(out))
 
 
 def _no_run(message: str, worker: str | None, as_json: bool) -> typer.Exit:
@@ -93,7 +108,7 @@ def _no_run(message: str, worker: str | None, as_json: bool) -> typer.Exit:
         out = {"ok": False, "status": "fail", "exit_code": 2, "verdict": f"FAIL: {message}",
                "failed_check": None, "worker_url": shown_url(worker) if worker else None,
                "took_s": 0.0, "checks": []}  # fmt: skip
-        print(redact.redact(json.dumps(out)), flush=True)
+        print(_masked(out), flush=True)
     return exit_
 
 
