@@ -225,10 +225,12 @@ def aiortc_globals() -> tuple:
     return (
         rtcrtpreceiver.JitterBuffer,
         rtcrtpreceiver.NackGenerator,
+        rtcrtpreceiver.RemoteBitrateEstimator,
         rtcrtpsender.get_encoder,
         vpx.MIN_BITRATE,
         vpx.DEFAULT_BITRATE,
         aioice.ice.get_host_addresses,
+        aioice.ice.Connection.query_consent,
     )
 
 

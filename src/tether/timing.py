@@ -47,6 +47,9 @@ PROBE_WANTED_CHECK_S = 1.0
 STABLE_S = 5.0
 # While waiting for media to flow after a (re)connect.
 FLOW_POLL_S = 0.02
+# A try whose socket is back gives the peer it had this long to come back by itself (a
+# ping, its answer and the worker's next frame) before a new peer replaces it.
+RESUME_GRACE_S = 0.4
 # A parameter set not acknowledged this long is sent again.
 PARAMS_RESEND_S = 1.0
 # After a loss, an open signaling socket must answer a ping this soon (plus two of its
@@ -104,6 +107,11 @@ PIPELINE_LOADING_REPORT_S = 1.0
 PIPELINE_METER_WINDOW_S = 2.0
 
 # --- the aiortc adapter: receivers and senders ---
+# An ICE consent check (every ~5 s, RFC 7675) waits this long for its answer: the
+# request is sent again at 0.5 s and 1.5 s (STUN's doubling), so a path with a round
+# trip of up to ~3 s keeps consent. aioice waits 0.5 s and sends once: on a path with
+# 250 ms each way most checks timed out, and six in a row closed the link after 30 s.
+ICE_CONSENT_ANSWER_S = 3.5
 # A gap in a video stream waits this long for its retransmission (NACK), then the
 # receiver skips the frame it broke and asks for a keyframe.
 GAP_WAIT_S = 0.4
@@ -111,8 +119,17 @@ GAP_WAIT_S = 0.4
 NACK_GIVE_UP_S = GAP_WAIT_S
 NACK_RTT_START_S = 0.1  # until a resend has been timed
 NACK_MIN_RETRY_S = 0.02  # asking again sooner than this gains nothing
-# A keyframe request is repeated at most this often while the keyframe is not in.
+# A keyframe request is repeated at most this often while the keyframe is not in...
 KEYFRAME_REQUEST_INTERVAL_S = 0.1
+# ...and each request left unanswered doubles the wait, up to this (on a congested path
+# every request adds a keyframe the path cannot carry; tether.rtc.keyframes).
+KEYFRAME_REQUEST_MAX_S = 1.0
+# A keyframe takes at most this much of the link's time at the encoder's bitrate (an
+# unbounded one after each encoder restart was 15 KB: more than a 250 kbit/s path's
+# queue holds, so it never arrived whole).
+KEYFRAME_LINK_S = 0.2
+# A receiver judges loss (for its bitrate estimate) over windows this long.
+LOSS_CONTROL_WINDOW_S = 1.0
 # A bitrate cap from downstream lapses unless renewed (REMB comes about every second).
 BITRATE_CAP_TTL_S = 5.0
 # The encoder: a higher bitrate must be asked for this long before it applies...
@@ -121,6 +138,12 @@ ENCODER_INCREASE_HOLD_S = 3.0
 ENCODER_GROW_HOLD_S = 5.0
 # The frame rate is estimated over this much media time.
 ENCODER_FPS_WINDOW_S = 1.0
+
+# --- the upstream frame rate (tether.media.rate) ---
+# How often the rate governor re-reads the pipeline's pace...
+RATE_LOOK_S = 0.5
+# ...and how far back it counts the frames offered and sent.
+RATE_WINDOW_S = 2.0
 
 # --- the command line and its tools ---
 # A tether process the CLI or a test starts must answer /health this soon.

@@ -92,6 +92,8 @@ def reference(link: LinkStatus, side: StudioSide, quality: Quality | None) -> di
             "pipeline_ms": _round(link.pipeline_ms, 2),
             "outages": link.outages,
             "reconnects": link.reconnects,
+            "upstream_fps": _round(link.upstream_fps, 1),
+            "upstream_fps_limit": _round(link.upstream_fps_limit, 1),
         },
         "events": [e.as_dict() for e in link.events],
     }
@@ -162,6 +164,8 @@ links = st.builds(
     bandwidth_limited=st.booleans(),
     media_latency_ms=some_float,
     worker_ms=some_float,
+    upstream_fps=some_float,
+    upstream_fps_limit=some_float,
     pipeline_fps=some_float,
     pipeline_ms=some_float,
     pipeline_state=st.none()

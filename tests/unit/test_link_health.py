@@ -167,3 +167,23 @@ def test_a_pipeline_that_loads_is_busy_not_stuck_but_its_silence_is_still_a_loss
     clock._now += 2
     health.source.updated_at = clock.now()
     assert "no answer" in health.verdict(peer)
+
+
+def test_pongs_lost_to_congestion_are_no_word_that_the_pipeline_stopped() -> None:
+    """A congested path loses the worker's frames and its pongs alike: the last pong
+    said the output grew, and nothing has said otherwise since. Not a stuck pipeline
+    (a 250 kbit/s cap once reconnected for this); a pong that comes and says the
+    output has not grown for MEDIA_STALL_S is."""
+    clock, health, peer = make()
+    peer.connected_at = clock.now()
+    health.source.put(object())
+    peer.last_pong_at = peer.worker_output_at = peer.worker_input_at = clock.now()
+    for _ in range(60):  # 6 s: our frames flow, nothing comes back
+        clock._now += 0.1
+        health.source.put(object())
+        peer.heard_at = clock.now()  # the odd datagram gets through
+    assert health.worker_lag_s(peer) > MEDIA_STALL_S
+    assert not health.stalled(peer)
+    # It answers: its input grows, its output stopped 6 s ago.
+    peer.last_pong_at = peer.worker_input_at = clock.now()
+    assert health.stalled(peer)

@@ -39,7 +39,7 @@ def test_still_is_the_same_every_frame() -> None:
 
 
 def test_unknown_scene_is_refused() -> None:
-    assert set(SCENES) == {"camera", "still"}
+    assert set(SCENES) == {"camera", "desk", "still"}
     with pytest.raises(ValueError, match="unknown scene"):
         make_scene("beach", 64, 64)
 

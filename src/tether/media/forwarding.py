@@ -26,6 +26,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from tether.media import trace
 from tether.media.frames import FrameSlot, Restamper
+from tether.media.rate import RateGovernor
 from tether.rtc.encoded_frame import (
     VP8,
     EncodedFrame,
@@ -183,24 +184,70 @@ def attach(pc: RTCPeerConnection, received: MediaStreamTrack) -> None:
 
 class ForwardTrack(MediaStreamTrack):
     """Sends a slot's frames: encoded ones in order and as they are, pictures (latest
-    wins) encoded."""
+    wins) encoded. With a ``governor`` that throttles (a model slower than the camera),
+    only the frames it admits go out: an encoded stream is then decoded in full (every
+    frame references the one before) and the admitted pictures encoded afresh."""
 
     kind = "video"
 
-    def __init__(self, slot: FrameSlot, stage: str | None = None) -> None:
+    def __init__(
+        self, slot: FrameSlot, stage: str | None = None, governor: RateGovernor | None = None
+    ) -> None:
         super().__init__()
         self.out = Outgoing()
         self._slot = slot
         self._seq = 0
         self._stage = stage
+        self._governor = governor
+        self._thinning = Thinning(self.out)
 
     async def recv(self) -> Sent:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
             seq, unit = await self._slot.wait_next_after(self._seq)
-            self._seq, sent = await self.out.offer(self._slot, self._seq, seq, unit)
+            governor = self._governor
+            if governor is not None and governor.throttling:
+                contiguous, self._seq = seq == self._seq + 1, seq
+                sent = await self._thinning.offer(unit, contiguous, governor.admit())
+            else:
+                self._thinning.stop()
+                self._seq, sent = await self.out.offer(self._slot, self._seq, seq, unit)
+                if sent is not None and governor is not None:
+                    governor.admit()
             if sent is not None:
                 if self._stage is not None:
                     trace.mark(self._stage, sent)
                 return sent
+
+
+class Thinning:
+    """Fewer frames out of an encoded stream: each decoded in order (from a keyframe),
+    the admitted ones encoded."""
+
+    def __init__(self, out: Outgoing) -> None:
+        self._out = out
+        self._decoder: FrameDecoder | None = None
+        self._synced = False  # the decoder has every frame since a keyframe
+
+    def stop(self) -> None:
+        self._decoder, self._synced = None, False
+
+    async def offer(self, unit: Unit, contiguous: bool, admitted: bool) -> Sent | None:
+        if isinstance(unit, EncodedFrame):
+            picture = await self._decoded(unit, contiguous)
+        else:
+            picture = unit
+        if picture is None or not admitted:
+            return None
+        return self._out.encode(picture)
+
+    async def _decoded(self, unit: EncodedFrame, contiguous: bool) -> av.VideoFrame | None:
+        self._synced = unit.keyframe or (self._synced and contiguous)
+        if not self._synced:
+            await unit.upstream.request_keyframe()
+            return None
+        if self._decoder is None:
+            self._decoder = FrameDecoder()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._decoder.decode, unit)

@@ -5,11 +5,16 @@ aiortc's receiver, sender and ICE gathering read module globals, so a change rea
 every peer connection in the process. An app (the studio, the worker, ``tether run``)
 builds a ``MediaAdapter`` from its settings and installs it for its lifespan:
 
-- eager release: receivers release complete frames at once and pace their requests
-  for lost packets (``tether.rtc.eager_release``);
+- eager release: receivers release complete frames at once, pace their requests
+  for lost packets (``tether.rtc.eager_release``) and hold their bitrate estimate
+  down under heavy loss (``tether.rtc.loss_control``); senders keep their resends
+  within a budget (``tether.rtc.resend``);
+- a steady bandwidth estimate: receivers do not take delay noise for congestion
+  (``tether.rtc.estimate``; it keeps the loss control);
 - a bitrate floor: VP8 encoders follow the receiver's feedback down to it, and start
   afresh at aiortc's start bitrate or the floor (``tether.rtc.encoder``);
 - the fitted encoder: VP8 senders fit their stream to the link;
+- ICE consent checks that wait for a long path's answer (``tether.rtc.consent``);
 - ICE host candidates on loopback only, or on all interfaces (``tether.rtc.ice``).
 
 Installs nest: two apps in one process (``tether run`` with its embedded worker, tests)
@@ -32,9 +37,13 @@ import aiortc.codecs.vpx as _vpx
 import aiortc.rtcrtpreceiver as _receiver
 import aiortc.rtcrtpsender as _sender
 
+from tether.rtc.consent import patient_query_consent
 from tether.rtc.eager_release import EagerJitterBuffer, PacedNackGenerator
 from tether.rtc.encoder import BITRATE_FLOOR_BPS, fitted_get_encoder
+from tether.rtc.estimate import SteadyBitrateEstimator
 from tether.rtc.ice import IceHosts, loopback_host_addresses, resolve_ice_mode
+from tether.rtc.loss_control import LossAwareEstimator
+from tether.rtc.resend import budgeted_retransmit
 from tether.rtc.version import check_aiortc
 
 logger = logging.getLogger(__name__)
@@ -57,6 +66,8 @@ class MediaAdapter:
     """What one app changes in aiortc; each field off leaves aiortc's own behaviour."""
 
     eager_release: bool = True
+    steady_estimate: bool = True
+    patient_consent: bool = True
     bitrate_floor_bps: int | None = BITRATE_FLOOR_BPS
     fitted_encoder: bool = True
     ice_hosts: IceHosts = "all"
@@ -72,7 +83,12 @@ class MediaAdapter:
     def stock(cls, ice_hosts: IceHosts = "all") -> MediaAdapter:
         """aiortc as it comes, but for where ICE gathers."""
         return cls(
-            eager_release=False, bitrate_floor_bps=None, fitted_encoder=False, ice_hosts=ice_hosts
+            eager_release=False,
+            steady_estimate=False,
+            patient_consent=False,
+            bitrate_floor_bps=None,
+            fitted_encoder=False,
+            ice_hosts=ice_hosts,
         )
 
     def install(self) -> None:
@@ -115,20 +131,26 @@ class _AiortcState:
 
     jitter_buffer: type
     nack_generator: type
+    bitrate_estimator: type
+    retransmit: Callable[..., Any]
     get_encoder: Callable[..., Any]
     min_bitrate: int
     default_bitrate: int
     get_host_addresses: Callable[[bool, bool], list[str]]
+    query_consent: Callable[..., Any]
 
     @classmethod
     def now(cls) -> _AiortcState:
         return cls(
             jitter_buffer=_receiver.JitterBuffer,
             nack_generator=_receiver.NackGenerator,
+            bitrate_estimator=_receiver.RemoteBitrateEstimator,
+            retransmit=_sender.RTCRtpSender._retransmit,
             get_encoder=_sender.get_encoder,
             min_bitrate=_vpx.MIN_BITRATE,
             default_bitrate=_vpx.DEFAULT_BITRATE,
             get_host_addresses=aioice.ice.get_host_addresses,
+            query_consent=aioice.ice.Connection.query_consent,
         )
 
     def with_adapter(self, adapter: MediaAdapter) -> _AiortcState:
@@ -136,8 +158,16 @@ class _AiortcState:
         state = self
         if adapter.eager_release:
             state = replace(
-                state, jitter_buffer=EagerJitterBuffer, nack_generator=PacedNackGenerator
+                state,
+                jitter_buffer=EagerJitterBuffer,
+                nack_generator=PacedNackGenerator,
+                bitrate_estimator=LossAwareEstimator,
+                retransmit=budgeted_retransmit,
             )
+        if adapter.steady_estimate:
+            state = replace(state, bitrate_estimator=SteadyBitrateEstimator)
+        if adapter.patient_consent:
+            state = replace(state, query_consent=patient_query_consent)
         if adapter.fitted_encoder:
             state = replace(state, get_encoder=fitted_get_encoder)
         if adapter.bitrate_floor_bps is not None:
@@ -152,10 +182,13 @@ class _AiortcState:
     def put(self) -> None:
         _receiver.JitterBuffer = self.jitter_buffer  # type: ignore[misc]
         _receiver.NackGenerator = self.nack_generator  # type: ignore[misc]
+        _receiver.RemoteBitrateEstimator = self.bitrate_estimator  # type: ignore[misc]
+        _sender.RTCRtpSender._retransmit = self.retransmit  # type: ignore[method-assign]
         _sender.get_encoder = self.get_encoder
         _vpx.MIN_BITRATE = self.min_bitrate
         _vpx.DEFAULT_BITRATE = self.default_bitrate
         aioice.ice.get_host_addresses = self.get_host_addresses
+        aioice.ice.Connection.query_consent = self.query_consent  # type: ignore[method-assign]
 
 
 class _Installs:

@@ -21,6 +21,7 @@ from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.utils import uint16_add
 
 from tether.rtc.encoded_frame import vp8_keyframe_size
+from tether.rtc.loss_control import made_window
 from tether.rtc.nack import NackPacer
 from tether.timing import GAP_WAIT_S, KEYFRAME_REQUEST_INTERVAL_S
 
@@ -162,11 +163,15 @@ class PacedNackGenerator(NackGenerator):
         self.pacer = NackPacer()
         self.now: Callable[[], float] = time.monotonic  # tests set a virtual clock
         self._due: list[int] = []
+        # Loss for this receiver's bitrate estimate (made next, in the same receiver).
+        self.losses = made_window()
 
     @property
     def missing(self) -> set[int]:  # type: ignore[override]
         return set(self._due)
 
     def add(self, packet: Any) -> bool:
-        self._due = self.pacer.received(packet.sequence_number, self.now())
+        now = self.now()
+        self.losses.packet(packet.sequence_number, now)
+        self._due = self.pacer.received(packet.sequence_number, now)
         return bool(self._due)

@@ -30,9 +30,10 @@ from aiortc.rtp import (
 )
 
 from tether.rtc.encoded_frame import VP8, EncodedFrame, vp8_keyframe_size
+from tether.rtc.keyframes import KeyframePacing
 from tether.rtc.measures import media_ssrcs
 from tether.rtc.version import SUPPORTED_AIORTC, supported
-from tether.timing import BITRATE_CAP_TTL_S, KEYFRAME_REQUEST_INTERVAL_S
+from tether.timing import BITRATE_CAP_TTL_S
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class _EncodedQueue:
         encoded = EncodedFrame(frame.data, frame.timestamp, keyframe, codec, self._receiver, size)
         if size is not None:
             self._receiver.see_size(size)
+            self._receiver.keyframe_arrived()
         self._track_queue.put_nowait(encoded)
 
     def get(self) -> None:
@@ -73,7 +75,7 @@ class EncodedReceiver:
         # The largest picture its sender has sent: what a sender that shrank its picture
         # to fit a narrow path would send if it could.
         self.largest: tuple[int, int] | None = None
-        self._keyframe_asked_at = -1e9
+        self._keyframes = KeyframePacing()
         self._cap: tuple[int, float] | None = None  # (bps, until)
         self._own_estimate: int | None = None  # this hop's, from aiortc's estimator
         self.keyframe_requests = 0
@@ -95,16 +97,17 @@ class EncodedReceiver:
         if self.largest is None or size[0] * size[1] > self.largest[0] * self.largest[1]:
             self.largest = size
 
+    def keyframe_arrived(self) -> None:
+        self._keyframes.keyframe_arrived()
+
     def _capped(self, bitrate: int) -> int:
         cap = self.bitrate_cap
         return bitrate if cap is None else min(bitrate, cap)
 
     async def request_keyframe(self, force: bool = False) -> bool:
-        """Send a PLI to the sender (at most every KEYFRAME_REQUEST_INTERVAL_S)."""
-        now = self.now()
-        if not force and now - self._keyframe_asked_at < KEYFRAME_REQUEST_INTERVAL_S:
+        """Send a PLI to the sender, paced (``KeyframePacing``) unless ``force``."""
+        if not self._keyframes.may_ask(self.now(), force):
             return False
-        self._keyframe_asked_at = now
         self.keyframe_requests += 1
         await request_keyframe(self._receiver)
         return True

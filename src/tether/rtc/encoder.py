@@ -19,14 +19,17 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from tether.media.encoding import EncodingPolicy
+from tether.media.encoding import STARVED_SHARE, EncodingPolicy
 from tether.rtc.encoded_frame import VP8
+from tether.timing import KEYFRAME_LINK_S
 
 # Low enough that a 150 kbit/s path carries the video with its packet headers, resends
 # and the data channel (at 100 kbit/s such a path stayed overrun: 1-8 fps).
 BITRATE_FLOOR_BPS = 50_000
 # The share of the receiver's bitrate estimate a fitted encoder aims at.
 ESTIMATE_SHARE = 0.85
+# libvpx's cap on a keyframe's size (FFmpeg's name for VP8E_SET_MAX_INTRA_BITRATE_PCT).
+KEYFRAME_CAP = "max-intra-rate"
 
 
 def _clamped(bitrate: int) -> int:
@@ -39,8 +42,27 @@ class FittedVp8Encoder(_vpx.Vp8Encoder):
     half the frame rate where the bitrate alone cannot get there."""
 
     def __init__(self) -> None:
+        self._context: Any = None
         super().__init__()
         self.policy = EncodingPolicy(_vpx.DEFAULT_BITRATE)
+
+    @property
+    def codec(self) -> Any:
+        """aiortc's libvpx context; one it made but has not opened yet gets a keyframe
+        cap (aiortc sets none: the keyframe after each restart was 15 KB at 200 kbit/s)."""
+        context = self._context
+        if context is not None and not context.is_open and KEYFRAME_CAP not in context.options:
+            context.options = {**context.options, KEYFRAME_CAP: str(self.keyframe_pct())}
+        return context
+
+    @codec.setter
+    def codec(self, context: Any) -> None:
+        self._context = context
+
+    def keyframe_pct(self) -> int:
+        """A keyframe's largest size, in % of an average frame's: KEYFRAME_LINK_S of
+        the link at the frame rate offered."""
+        return max(100, round(KEYFRAME_LINK_S * self.policy.fps() * 100))
 
     @property
     def target_bitrate(self) -> int:
@@ -62,7 +84,11 @@ class FittedVp8Encoder(_vpx.Vp8Encoder):
         if (shape.width, shape.height) != (frame.width, frame.height):
             frame = frame.reformat(width=shape.width, height=shape.height, format="yuv420p")
             frame.pts, frame.time_base = pts, time_base
-        return super().encode(frame, force_keyframe)
+        payloads, timestamp = super().encode(frame, force_keyframe)
+        # What the frame cost (RTP payloads, a few bytes of descriptor each): the
+        # policy shrinks only a picture that uses its bitrate.
+        self.policy.produced(8 * sum(len(p) for p in payloads))
+        return payloads, timestamp
 
 
 def fitted_get_encoder(codec: RTCRtpCodecParameters) -> Any:
@@ -83,8 +109,26 @@ def sending_bitrate(pc: RTCPeerConnection) -> int | None:
 
 def carry_bitrate(pc: RTCPeerConnection) -> None:
     """New VP8 encoders in this process start at the bitrate this peer reached, so a
-    new peer after a reconnect does not start at 500 kbps on a slower link. Undone,
-    with the floor, when the adapter is uninstalled."""
+    new peer after a reconnect does not start at 500 kbps on a slower link. Only an
+    estimate that held the encoder back says something about the link: a picture that
+    used a small part of its bitrate got a low estimate because it sent little, and
+    that never lowers the next start. Undone, with the floor, when the adapter is
+    uninstalled."""
     bitrate = sending_bitrate(pc)
-    if bitrate is not None:
+    if bitrate is None:
+        return
+    if _bound_by_estimate(pc):
         _vpx.DEFAULT_BITRATE = _clamped(bitrate)
+    else:
+        _vpx.DEFAULT_BITRATE = max(_vpx.DEFAULT_BITRATE, _clamped(bitrate))
+
+
+def _bound_by_estimate(pc: RTCPeerConnection) -> bool:
+    for sender in pc.getSenders():
+        encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+        if isinstance(encoder, FittedVp8Encoder):
+            # None: it only packed forwarded frames (a relay's sender) and the estimate
+            # was for a stream some other encoder fitted.
+            usage = encoder.policy.usage()
+            return usage is not None and usage >= STARVED_SHARE
+    return True  # aiortc's own encoder: no measure, carried as before

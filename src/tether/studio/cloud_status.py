@@ -57,6 +57,10 @@ class LinkStats(_Frozen):
     pipeline_ms: float | None = None
     outages: int
     reconnects: int
+    # Frames a second sent on to the worker, and the most allowed while its pipeline is
+    # slower than the camera (None: every frame goes).
+    upstream_fps: float | None
+    upstream_fps_limit: float | None
 
 
 class StateChange(_Frozen):
@@ -216,6 +220,8 @@ def _stats(link: LinkStatus, side: StudioSide) -> LinkStats:
         pipeline_ms=_round(link.pipeline_ms, 2),
         outages=link.outages,
         reconnects=link.reconnects,
+        upstream_fps=_round(link.upstream_fps, 1),
+        upstream_fps_limit=_round(link.upstream_fps_limit, 1),
     )
 
 

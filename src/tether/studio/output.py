@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Callable
 
 import av
@@ -17,7 +18,7 @@ from tether.media import trace
 from tether.media.forwarding import Outgoing, Sent, Unit, size_of
 from tether.media.frames import FrameSlot, Signal, black_like
 from tether.rtc.encoded_frame import EncodedFrame, FrameDecoder
-from tether.timing import HOLD_DECODER_JOIN_S, OUTPUT_WAKE_S
+from tether.timing import FALLBACK_AFTER_S, HOLD_DECODER_JOIN_S, OUTPUT_WAKE_S
 
 # The `hold` fallback keeps the worker's frames encoded since the last keyframe. Past
 # this many it asks the worker for a keyframe (which starts the backlog over), so the
@@ -145,8 +146,10 @@ class OutputTrack(MediaStreamTrack):
         # Only `hold` needs the last processed picture.
         self.held = HeldPicture() if fallback == Fallback.HOLD else None
         self._black: av.VideoFrame | None = None
-        # The worker's frames flow but not from a keyframe yet: keep the fallback up.
+        # The worker's frames flow but not from a keyframe yet: keep the fallback up
+        # (from the start, or once none has gone out for FALLBACK_AFTER_S).
         self._awaiting_keyframe = False
+        self._processed_sent_at: float | None = None
 
     async def recv(self) -> Sent:
         while True:
@@ -158,7 +161,7 @@ class OutputTrack(MediaStreamTrack):
                 if sent is not None:
                     return sent
                 continue
-            fallback_due = not live or self._awaiting_keyframe
+            fallback_due = not live or (self._awaiting_keyframe and self._worker_stalled())
             if fallback_due and self._source.seq > self._source_seq:
                 # Active from now on, also while its first picture is being made.
                 self.showing_fallback = self._fallback
@@ -173,6 +176,14 @@ class OutputTrack(MediaStreamTrack):
             ]
             await asyncio.wait(waits, timeout=OUTPUT_WAKE_S, return_when=asyncio.FIRST_COMPLETED)
 
+    def _worker_stalled(self) -> bool:
+        """No processed frame has gone out for a while. A live link that lost a few
+        frames waits for the worker's next keyframe with the client's last picture up:
+        repeating the held picture meanwhile showed a congested path's client more
+        repeats than new pictures, and cost the studio an encode each."""
+        sent_at = self._processed_sent_at
+        return sent_at is None or time.monotonic() - sent_at > FALLBACK_AFTER_S
+
     async def _send_processed(self, seq: int, unit: Unit) -> Sent | None:
         if isinstance(unit, av.VideoFrame):  # decoded: latest wins
             seq, unit = self._processed.seq, self._processed.frame
@@ -186,6 +197,7 @@ class OutputTrack(MediaStreamTrack):
         if sent is None:
             return None
         self._awaiting_keyframe = False
+        self._processed_sent_at = time.monotonic()
         self._source_seq = self._source.seq
         self.showing_fallback = None
         if self.held is not None and self.held.shown(

@@ -4,6 +4,10 @@ benchmark sends.
 - ``still``: one colourful picture (``frame_id.base_planes``), the same every frame. It
   compresses to almost nothing once the encoder has it; use it where a test compares
   the picture it gets back with the one it sent.
+- ``desk``: a camera on a desk: the ``still`` picture with fresh sensor noise on every
+  frame (uniform, +-12 levels). The picture does not move, so the encoder spends what
+  its noise needs, a little less than a start bitrate: the stream that found issue
+  19's quarter-size pictures (an estimate that follows what is sent).
 - ``camera``: what a camera gives, so the stream needs the bitrate a real one does:
   textured detail (a 1/f pattern with hard edges: it costs bits), a slow pan across it,
   an object crossing the view, and fresh sensor noise every frame. Deterministic from a
@@ -21,7 +25,7 @@ import numpy as np
 
 from tether.media.frame_id import BAND, base_planes
 
-SCENES = ("camera", "still")
+SCENES = ("camera", "desk", "still")
 PAN_PX = 2  # luma pixels the view moves each frame
 NOISE_SIGMA = 3.0  # sensor noise, in 8-bit levels (a camera in decent light)
 NOISE_PAD = 64  # the noise buffer's margin: each frame crops it at a fresh offset
@@ -132,10 +136,30 @@ class StillScene:
         return self.base.copy()
 
 
-def make_scene(name: str, width: int, height: int, seed: int = 1) -> CameraScene | StillScene:
+class DeskScene:
+    """The still picture with fresh sensor noise below the calm rows on every frame."""
+
+    def __init__(self, width: int, height: int, seed: int = 1, amplitude: int = 12) -> None:
+        self.base = base_planes(width, height).astype(np.int16)
+        self.height, self.seed, self.amplitude = height, seed, amplitude
+
+    def planes(self, index: int) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, index))  # frame n's own, in every run
+        out = self.base.copy()
+        luma = out[CALM_ROWS : self.height]
+        luma += rng.integers(-self.amplitude, self.amplitude + 1, luma.shape, np.int16)
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+
+Scene = CameraScene | StillScene | DeskScene
+
+
+def make_scene(name: str, width: int, height: int, seed: int = 1) -> Scene:
     """The scene called ``name`` (one of ``SCENES``) at this size."""
     if name == "camera":
         return CameraScene(width, height, seed)
     if name == "still":
         return StillScene(width, height, seed)
+    if name == "desk":
+        return DeskScene(width, height, seed)
     raise ValueError(f"unknown scene {name!r}; choose one of {', '.join(SCENES)}")

@@ -97,6 +97,8 @@ class WorkerConnection:
                 url = await placement.choose(placement.current, avoid)
                 await self._open_signaling(url)
             async with self.media.lock:
+                if self.streaming and not self.media.healthy():
+                    await self.media.await_resume()
                 # Checked again after every wait: a stream may start during the try.
                 while self.streaming and not self.media.healthy():
                     await self._bring_up()

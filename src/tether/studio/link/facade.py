@@ -131,6 +131,8 @@ class WorkerLink:
             pipeline_ms=peer.pipeline_ms if peer and media_healthy else None,
             recovery=sup.recovery,
             pipeline_state=peer.pipeline_state() if peer else None,
+            upstream_fps=conn.media.rate.sent_fps() if peer else None,
+            upstream_fps_limit=conn.media.rate.limit_fps if peer else None,
         )
 
     def output_live(self) -> bool:

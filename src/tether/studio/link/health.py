@@ -98,11 +98,13 @@ class Health:
         lag = self.worker_lag_s(peer)
         if peer is None or lag <= MEDIA_STALL_S or peer.pipeline_loading:
             return False
-        now = self.clock.now()
         output_at, input_at = peer.worker_output_at, peer.worker_input_at
-        if output_at is not None and now - output_at <= MEDIA_STALL_S:
+        # What the worker said last (its pongs carry its counts): a pong lost on a
+        # congested path says nothing, so only a pong that came says its output stopped.
+        said_at = peer.last_pong_at if output_at is not None else self.clock.now()
+        if said_at is None or output_at is not None and said_at - output_at <= MEDIA_STALL_S:
             return False
-        starved = input_at is not None and now - input_at > MEDIA_STALL_S
+        starved = input_at is not None and said_at - input_at > MEDIA_STALL_S
         return not starved or lag > STARVED_STALL_S
 
     def media_healthy(self, peer: Peer | None) -> bool:

@@ -21,10 +21,11 @@ from tether.client.worker_peer import Resume, WorkerPeer
 from tether.clock import Clock
 from tether.media.forwarding import ForwardTrack
 from tether.media.frames import FrameSlot
+from tether.media.rate import RateGovernor
 from tether.studio.link.health import Health
 from tether.studio.link.parameter_sync import ParameterSync
 from tether.tasks import TaskOwner
-from tether.timing import FLOW_POLL_S
+from tether.timing import FLOW_POLL_S, MEDIA_LATENCY_WINDOW_S, RESUME_GRACE_S
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +78,24 @@ class MediaPath:
         self.lock = asyncio.Lock()  # one bring-up (or handover) at a time
         self._tasks = TaskOwner("media")
         self._watch: asyncio.Task[Any] | None = None
+        # The frames a second we send the worker: no more than its pipeline can take.
+        self.rate = RateGovernor(self.pipeline_pace, self.clock)
 
     def healthy(self) -> bool:
         return self.health.media_healthy(self.peer)
+
+    def pipeline_pace(self) -> float | None:
+        """The frames a second the worker's pipeline can process: from its time per
+        frame (the worker's own measure, else the one from its frame reports), or the
+        rate its frames come out where that is higher (a pipeline that overlaps
+        frames). None while not known (nothing measured, or its frames wait for a load)."""
+        peer = self.peer
+        if peer is None or peer.pipeline_loading:
+            return None
+        per_frame_ms = peer.pipeline_ms or peer.latency.worker_ms(MEDIA_LATENCY_WINDOW_S)
+        if not per_frame_ms:
+            return None
+        return max(1000.0 / per_frame_ms, peer.pipeline_fps or 0.0, self.processed.fps)
 
     # --- the one door ---
     async def bring_up(
@@ -91,7 +107,10 @@ class MediaPath:
         untouched. Raises SignalingError."""
         gate = GatedSlot(self.processed, open_=not staged)
         peer = WorkerPeer(
-            ForwardTrack(self.source, "studio.to_worker"), gate, now=self.clock.now, relay=True
+            ForwardTrack(self.source, "studio.to_worker", self.rate),
+            gate,
+            now=self.clock.now,
+            relay=True,
         )
         peer.on_state = lambda state: self._peer_state(peer, state)
         peer.on_ack = self.sync.acked
@@ -129,6 +148,24 @@ class MediaPath:
                 f"the media path to the worker did not connect within "
                 f"{self.timing.ice_timeout_s:g}s (ICE/DTLS)"
             )
+
+    async def await_resume(self) -> bool:
+        """The peer we had may come back by itself once the path returns (its ICE
+        outlives an outage of seconds): give it a moment, pinged at once, before a new
+        peer replaces it. A try that tore it down as soon as its socket opened took
+        about a second longer (a new peer's ICE, DTLS and first keyframe), and seconds
+        more where that went wrong, where the old one was back in a tenth."""
+        peer = self.peer
+        if peer is None or peer.state != "connected" or not peer.channel_open:
+            return False
+        peer.send_ping(0, self.clock.now())
+        deadline = self.clock.now() + RESUME_GRACE_S
+        while not self.healthy():
+            if self.clock.now() >= deadline:
+                return False
+            await self.clock.sleep(FLOW_POLL_S)
+        logger.info("the worker's peer came back by itself")
+        return True
 
     async def await_flow(self, peer: WorkerPeer) -> None:
         """Up means processed frames flow (if ours do) and the worker applied the latest

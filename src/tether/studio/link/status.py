@@ -56,6 +56,10 @@ class LinkStatus:
     recovery: Recovery | None = None
     # The worker's pipeline: loading (a model, its time so far), ready or failing.
     pipeline_state: PipelineState | None = None
+    # Frames a second sent to the worker, and the most allowed while its pipeline is
+    # slower than the camera (None: every frame goes).
+    upstream_fps: float | None = None
+    upstream_fps_limit: float | None = None
 
     @property
     def connecting(self) -> bool:
