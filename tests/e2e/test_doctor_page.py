@@ -56,3 +56,17 @@ def test_a_wrong_token_is_shown_as_the_token_with_its_fix(page: Page, services: 
     )
     html = page.content()
     assert "the-workers-secret" not in html and "not-the-workers-secret" not in html
+
+
+def test_with_no_worker_set_the_page_says_so_and_stays_usable(
+    page: Page, services: Services
+) -> None:
+    studio = services.studio()
+    page.goto(studio.url)
+    button = page.get_by_role("button", name="Test connection")
+    button.click()
+    verdict = page.locator("#doctor-verdict")
+    expect(verdict).to_have_text(re.compile(r"Could not start the test: no worker to test"))
+    expect(verdict).to_have_attribute("data-status", "fail")
+    expect(button).to_be_enabled()
+    expect(page.locator("#doctor-checks li")).to_have_count(0)

@@ -152,6 +152,31 @@ async def test_odd_worker_urls_get_422_and_leave_the_link(services: Services) ->
             assert status["worker_url"] == worker.url and status["state"] == "connected"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://bob:s3cret-pw@127.0.0.1:1",
+        "bob:s3cret-pw@127.0.0.1:1",
+        "dns+http://bob:s3cret-pw@w:1",
+    ],
+)
+async def test_a_worker_url_with_a_password_gets_422_and_never_echoes_it(
+    services: Services, url: str
+) -> None:
+    """The WebSocket library would send user:password as a Basic header in place of the
+    token; and the status, page and logs would show the secret."""
+    worker = services.worker()
+    studio = services.studio(worker)
+    async with httpx.AsyncClient(base_url=studio.url, timeout=10) as http:
+        await wait_until(lambda: _status_with(studio, state="connected"), 30, "connected")
+        r = await http.post("/api/v1/cloud/connect", json={"worker_url": url})
+        assert r.status_code == 422, r.text
+        assert "password" in r.json()["message"] and "s3cret" not in r.text
+        status = (await http.get("/api/v1/cloud/status")).json()
+        assert status["worker_url"] == worker.url and status["state"] == "connected"
+        assert "s3cret" not in (await http.get("/api/v1/cloud/status")).text
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1:{port}@evil.com", "127.0.0.1:abc", "localhost:0"])
 async def test_a_host_header_that_is_not_a_host_and_port_gets_403(
     services: Services, host: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +19,12 @@ from tests.skips import require_tool
 pytestmark = pytest.mark.timeout(150)
 
 
-def run_doctor(lab: Lab, *args: str, deadline_s: float = 60) -> tuple[int, dict[str, Any], str]:
+def run_doctor(
+    lab: Lab, *args: str, deadline_s: float = 60, worker: str | None = None
+) -> tuple[int, dict[str, Any], str]:
     """The doctor in the studio namespace, as a user there runs it: exit code, report,
     everything it printed."""
-    url = f"http://worker.tether-lab:{WORKER_PORT}"
+    url = worker or f"http://worker.tether-lab:{WORKER_PORT}"
     proc = lab.spawn(
         "doctor",
         lab.studio_ns,
@@ -129,4 +132,38 @@ def test_an_unreachable_network_is_named_unreachable_at_once(lab: Lab) -> None:
     reach = check(report, "reach")
     assert "unreachable" in reach["detail"] and "route" in reach["fix"]
     assert report["took_s"] < 2
+    assert lab.token not in output
+
+
+SILENT_DNS = """
+import socket
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind(("127.0.0.53", 53))
+tcp = socket.socket()
+tcp.bind(("127.0.0.53", 53))
+tcp.listen()
+while True:
+    udp.recvfrom(2048)
+"""
+
+
+def test_a_dns_server_that_never_answers_is_named_within_seconds(lab: Lab) -> None:
+    """The resolver keeps asking for its own timeouts (10 s and more); the verdict (and
+    the exit) must not wait for it."""
+    resolv = Path(f"/etc/netns/{lab.studio_ns}/resolv.conf")  # `ip netns exec` mounts it
+    resolv.write_text("nameserver 127.0.0.53\noptions timeout:10 attempts:2\n")
+    try:
+        lab.spawn("silent-dns", lab.studio_ns, [sys.executable, "-c", SILENT_DNS])
+        url = "http://worker.nowhere.tether-lab:8765"
+        started = time.monotonic()
+        code, report, output = run_doctor(lab, deadline_s=40, worker=url)
+        took = time.monotonic() - started
+    finally:
+        resolv.unlink()
+    assert code == 2, output
+    assert report["failed_check"] == "reach"
+    reach = check(report, "reach")
+    assert "resolving" in reach["detail"] and "DNS" in reach["fix"], reach
+    # The resolver alone asks for 20 s; the doctor's own deadline is 3 s.
+    assert took < 14, f"the doctor took {took:.1f} s to exit"
     assert lab.token not in output

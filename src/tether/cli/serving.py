@@ -32,17 +32,36 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def read_token(token: str | None, token_file: Path | None) -> str | None:
-    """The worker token, from ``token_file`` when one is given; masked in every log line."""
+class TokenError(ValueError):
+    """The token given cannot be used; the message says why (never the token)."""
+
+
+def load_token(token: str | None, token_file: Path | None) -> str | None:
+    """The worker token, from ``token_file`` when one is given; masked in every log line.
+    Whitespace around it is dropped (a newline from ``$(cat file)`` or an editor): an
+    HTTP header cannot carry it, so no worker could ever match it."""
     if token_file is not None:
         try:
-            token = token_file.read_text().strip()
-        except OSError as exc:
-            raise fail(f"cannot read the token file {token_file}: {exc.strerror}") from None
+            token = token_file.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or "not a text file"
+            raise TokenError(f"cannot read the token file {token_file}: {why}") from None
+        if not token.strip():
+            raise TokenError(f"the token file {token_file} is empty")
+    if token is not None:
+        redact.add(token)
+        token = token.strip()
         if not token:
-            raise fail(f"the token file {token_file} is empty")
+            raise TokenError("the token is empty (only whitespace): set TETHER_WORKER_TOKEN")
     redact.add(token)
     return token
+
+
+def read_token(token: str | None, token_file: Path | None) -> str | None:
+    try:
+        return load_token(token, token_file)
+    except TokenError as exc:
+        raise fail(str(exc)) from None
 
 
 def serve(app: Any, host: str, port: int, serving: Serving, **extra: Any) -> None:

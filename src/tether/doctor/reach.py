@@ -6,12 +6,15 @@ its own deadline and never hangs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
+import threading
 import time
 from typing import Any
 
 from tether.doctor.report import Check
+from tether.doctor.target import where as address_text
 
 NAME = "reach"
 RESOLVE_TIMEOUT_S = 3.0
@@ -20,10 +23,28 @@ _UNREACHABLE = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.EN
 
 
 async def resolve(host: str, port: int, timeout_s: float) -> list[str]:
-    """The addresses ``host`` resolves to (the system resolver, with a deadline)."""
+    """The addresses ``host`` resolves to (the system resolver, with a deadline). The
+    lookup runs in a daemon thread, not the loop's executor: a DNS server that never
+    answers keeps the resolver busy for its own timeouts (10 s and more), and
+    ``asyncio.run`` waits for its executor's threads before the verdict is printed."""
     loop = asyncio.get_running_loop()
+    found: asyncio.Future[list[Any]] = loop.create_future()
+
+    def settle(outcome: Any, failed: bool) -> None:
+        if not found.done():
+            found.set_exception(outcome) if failed else found.set_result(outcome)
+
+    def lookup() -> None:
+        try:
+            outcome, failed = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), False
+        except Exception as exc:  # gaierror, UnicodeError: the caller names each
+            outcome, failed = exc, True
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, outcome, failed)
+
+    threading.Thread(target=lookup, name=f"resolve-{host}", daemon=True).start()
     async with asyncio.timeout(timeout_s):
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = await found
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -42,6 +63,13 @@ async def check_reach(
             f"resolving {host} took longer than {resolve_timeout_s:g} s",
             "the DNS server does not answer: check the network's DNS settings "
             "(or use the worker's IP address in the URL)",
+        )
+    except UnicodeError:  # the IDNA codec refuses it: a label over 63 characters, or empty
+        return Check.fail(
+            NAME,
+            f"{host} is not a valid host name (a part between dots is empty or longer "
+            "than 63 characters)",
+            f"check the spelling of {host} in the worker URL",
         )
     except socket.gaierror:
         return Check.fail(
@@ -72,7 +100,7 @@ def _not_connected(
     exc: OSError, host: str, port: int, timeout_s: float, numbers: dict[str, Any]
 ) -> Check:
     """Refused, timed out and unreachable, each named, each with its fix."""
-    where = f"{host}:{port}"
+    where = address_text(host, port)
     if isinstance(exc, TimeoutError):
         return Check.fail(
             NAME,

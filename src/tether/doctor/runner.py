@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.client.signaling import SignalingClient, SignalingError, host_port, signaling_url
+from tether.client.signaling import SignalingClient
 from tether.client.worker_peer import WorkerPeer
 from tether.clock import Clock, MonotonicClock
 from tether.doctor import ice_check, media_check, pipeline_check, signaling_check
@@ -19,6 +19,7 @@ from tether.doctor.judge import judge_media
 from tether.doctor.reach import check_reach
 from tether.doctor.report import Check, Report, Status
 from tether.doctor.source import GrainySource, Recorder, RecordingSlot
+from tether.doctor.target import BadTarget, parse_target, shown_url
 from tether.doctor.tls_check import check_tls
 from tether.tasks import TaskOwner
 
@@ -67,7 +68,7 @@ class Doctor:
         self.options = options
         self.progress = progress or Progress()
         self.clock = clock or MonotonicClock()
-        self.report = Report(options.worker_url)
+        self.report = Report(shown_url(options.worker_url))
         self._session = _Session()
         self._tasks = TaskOwner("doctor")
         self._blocked: str | None = None  # why the remaining stages are skipped
@@ -83,13 +84,12 @@ class Doctor:
 
     async def _stages(self) -> None:
         try:
-            url = signaling_url(self.options.worker_url)
-            host, port = host_port(url)
-        except SignalingError as exc:
-            fix = "give the worker as http://HOST:PORT or https://HOST:PORT"
-            self._add(Check.fail("reach", str(exc), fix))
-            self._skip_rest("reach", "the worker URL is not valid")
+            target = parse_target(self.options.worker_url)
+        except BadTarget as bad:
+            self._add(Check.fail("reach", bad.detail, bad.fix))
+            self._skip_rest("reach", "the worker URL is not usable")
             return
+        url, host, port = target.url, target.host, target.port
         await self._stage("reach", lambda: check_reach(host, port), "the worker is not reachable")
         await self._stage("tls", lambda: check_tls(url, host, port), "TLS did not verify")
         await self._stage("signaling", lambda: self._signaling(url), "no signaling with the worker")
@@ -138,7 +138,7 @@ class Doctor:
         self._session.signaling = client
         failed, ready = await signaling_check.open_signaling(client, bool(options.token))
         if failed is not None:
-            return failed
+            return await signaling_check.maybe_https(failed, url)
         self._session.ready = ready
         health, load = await signaling_check.read_worker(url, options.token)
         check = signaling_check.judge_signaling(ready, health, load, options.own_sessions)

@@ -12,6 +12,7 @@ from typing import Any
 
 from tether.doctor.report import Check
 from tether.doctor.runner import STAGES, Doctor, DoctorOptions, Progress
+from tether.doctor.target import shown_url
 from tether.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class DoctorRuns:
             return False
         self.run_id += 1
         self.current, self.checks, self.result, self.error = None, [], None, None
-        self.started_at, self.worker_url = time.time(), options.worker_url
+        self.started_at, self.worker_url = time.time(), shown_url(options.worker_url)
         self._task = self._tasks.spawn(self._run(options), f"run-{self.run_id}")
         return True
 

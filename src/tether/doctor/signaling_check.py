@@ -5,7 +5,7 @@ maximum, and whether it is draining. The token is only ever sent, never shown.""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -18,6 +18,8 @@ from tether.client.signaling import (
 )
 from tether.client.tls import client_context
 from tether.doctor.report import Check
+from tether.doctor.target import where
+from tether.doctor.tls_check import speaks_tls
 
 NAME = "signaling"
 OWN_SLOT = "own_stream_holds_the_slot"  # a number of the check: no test session fits
@@ -60,6 +62,22 @@ async def open_signaling(
             "another server) listens there, and that a proxy passes WebSocket upgrades",
         ), None
     return None, ready
+
+
+async def maybe_https(failed: Check, url: str) -> Check:
+    """A plain ws:// socket that failed to a port that speaks TLS: the URL wants https."""
+    parts = urlsplit(url)
+    if parts.scheme != "ws" or "rejected the token" in failed.detail:
+        return failed
+    host, port = parts.hostname or "", parts.port or 80
+    if not await speaks_tls(host, port, HTTP_TIMEOUT_S):
+        return failed
+    https = urlunsplit(("https", parts.netloc, "", "", ""))
+    return Check.fail(
+        NAME,
+        f"{where(host, port)} answers with TLS (it is an https worker), but the URL says http",
+        f"use https:// in the worker URL: {https}",
+    )
 
 
 def _reason(exc: Exception) -> str:

@@ -24,7 +24,16 @@ def _name(parts: Any) -> str:
 
 
 async def check_tls(url: str, host: str, port: int, timeout_s: float = TLS_TIMEOUT_S) -> Check:
-    context = client_context(url)
+    try:
+        context = client_context(url)
+    except (OSError, ssl.SSLError) as exc:  # TETHER_CA_FILE missing, unreadable, not PEM
+        why = getattr(exc, "reason", None) or exc.strerror or exc
+        return Check.fail(
+            NAME,
+            f"the CA file set in TETHER_CA_FILE cannot be used: {why}",
+            "set TETHER_CA_FILE to the private CA's certificate (a PEM file this user can "
+            "read), or unset it for a certificate from a public CA",
+        )
     if context is None:
         return Check.skipped(
             NAME,
@@ -86,3 +95,17 @@ def _untrusted(host: str, exc: ssl.SSLCertVerificationError) -> Check:
             "to its certificate (PEM)"
         )
     return Check.fail(NAME, f"the certificate of {host} is not trusted: {why}", fix)
+
+
+async def speaks_tls(host: str, port: int, timeout_s: float = TLS_TIMEOUT_S) -> bool:
+    """Whether the port answers a TLS handshake (any certificate): an https worker that
+    the URL calls http:// answers a WebSocket upgrade with nothing an HTTP client reads."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(host, port, ssl=context)
+    except (OSError, ssl.SSLError):  # TimeoutError is an OSError
+        return False
+    writer.transport.abort()
+    return True

@@ -68,6 +68,13 @@ def parse_worker_specs(specs: Iterable[str]) -> list[str]:
         for entry in (e.strip() for e in spec.split(",")):
             if not entry:
                 continue
+            if _has_userinfo(entry):
+                # Not echoed: it is a secret. The WebSocket library would also send
+                # it as a Basic header in place of the token.
+                raise ValueError(
+                    "a worker URL may not carry a user name or password (not shown); "
+                    "give the worker's token with TETHER_WORKER_TOKEN or the token field"
+                )
             if entry.startswith(("dns+http://", "dns+https://")):
                 parts = urlsplit(entry.removeprefix("dns+"))
                 if not parts.hostname or parts.port is None:
@@ -80,6 +87,13 @@ def parse_worker_specs(specs: Iterable[str]) -> list[str]:
             if entry not in out:
                 out.append(entry)
     return out
+
+
+def _has_userinfo(entry: str) -> bool:
+    """Whether a URL (or a scheme-less host:port) carries ``user:password@``."""
+    rest = entry.split("://", 1)[-1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return "@" in authority
 
 
 def _odd_character(text: str) -> str | None:
