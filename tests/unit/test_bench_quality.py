@@ -38,4 +38,5 @@ def test_windows_and_late_difference():
     lines.append(path_line("t", studio, _opts(), 30.0))
     out = summary({"direct": direct, "studio": studio}, lines, _opts())
     assert out["late_studio_minus_direct_psnr_db"] == -2.0
+    assert out["late_studio_minus_direct_psnr_p5_db"] == -2.0
     assert out["targets"]["studio_late_psnr_within_0_5db_of_direct"] is False
