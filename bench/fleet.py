@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from bench import BENCH_CLIENT
+from bench.waiting import wait_for
 from tether.tools.probe import FrameSink, NumberedSource, StudioClient
 from tether.tools.processes import free_port
 
@@ -39,18 +40,6 @@ def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-async def wait_for(check, deadline_s: float, every_s: float = 0.02) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        await asyncio.sleep(every_s)
-    return None
 
 
 async def get(url: str, path: str) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ import numpy as np
 from bench import BENCH_CLIENT
 from bench.models import diffusion_env, model_dir, quantiles
 from bench.relay import cpu_seconds, start
+from bench.waiting import wait_for
 from tether.tools.probe import FrameSink, NumberedSource, PictureSource, StudioClient
 from tether.tools.processes import free_port
 
@@ -112,18 +113,6 @@ def _pipeline_state(status: dict[str, Any]) -> str:
 def _quality(status: dict[str, Any]) -> str:
     quality = status["quality"]
     return f"{quality['level']}/{quality['factor']}" if quality else "none"
-
-
-async def wait_for(check, deadline_s: float, every_s: float = 0.05) -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        await asyncio.sleep(every_s)
-    return None
 
 
 async def stream_case(

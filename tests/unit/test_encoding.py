@@ -172,7 +172,7 @@ def test_only_an_estimate_that_held_the_encoder_back_is_carried_to_the_next() ->
     import aiortc.codecs.vpx as vpx
 
     from tether.rtc.adapter import MediaAdapter
-    from tether.rtc.encoder import FittedVp8Encoder, carry_bitrate
+    from tether.rtc.encoder import FITTED_START_BPS, FittedVp8Encoder, carry_bitrate
 
     class Peer:
         def __init__(self, encoder: FittedVp8Encoder) -> None:
@@ -187,8 +187,10 @@ def test_only_an_estimate_that_held_the_encoder_back_is_carried_to_the_next() ->
         frames(encoder.policy, VirtualClock(), 1, use=use)
         return Peer(encoder)
 
+    before = vpx.DEFAULT_BITRATE
     with MediaAdapter(ice_hosts="loopback").installed():
         started = vpx.DEFAULT_BITRATE
+        assert started == FITTED_START_BPS  # the steadied estimate's start, shared
         carry_bitrate(peer(100_000, use=0.2))  # a still picture's estimate
         assert started == vpx.DEFAULT_BITRATE
         carry_bitrate(peer(200_000, use=1.0))  # a link that held the picture back
@@ -199,4 +201,4 @@ def test_only_an_estimate_that_held_the_encoder_back_is_carried_to_the_next() ->
         relay.target_bitrate = 80_000
         carry_bitrate(Peer(relay))
         assert vpx.DEFAULT_BITRATE == 170_000
-    assert started == vpx.DEFAULT_BITRATE  # undone with the adapter
+    assert before == vpx.DEFAULT_BITRATE  # undone with the adapter

@@ -173,6 +173,15 @@ def test_a_slow_model_is_named_pipeline_and_leaves_the_link_fair() -> None:
     lost = Sample(rtt_ms=40, loss=0.0, fps_in=30, fps_out=6.5, latency_ms=200, worker_ms=20)
     step(clock, meter, lost, 2)
     assert meter.current.as_dict() == {"level": "bad", "factor": "fps"}
+    # Its own time is not the link's delay: 150 ms of a 260 ms glass-to-glass.
+    slow_and_late = replace(six_fps, latency_ms=260)
+    assert meter.raw(slow_and_late).as_dict() == {"level": "fair", "factor": "pipeline"}
+    assert meter.raw(replace(slow_and_late, worker_ms=20)).factor == Factor.FPS
+    # A path slow on its own beside a slow model is still named.
+    assert meter.raw(replace(six_fps, latency_ms=900)).as_dict() == {
+        "level": "poor",
+        "factor": "latency",
+    }
     # A worse path beside a slow model is still named: the path's factor wins.
     lossy_and_slow = Sample(rtt_ms=40, loss=0.10, fps_in=30, fps_out=6.5, worker_ms=150)
     assert meter.raw(lossy_and_slow).as_dict() == {"level": "poor", "factor": "loss"}

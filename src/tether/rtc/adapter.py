@@ -39,7 +39,7 @@ import aiortc.rtcrtpsender as _sender
 
 from tether.rtc.consent import patient_query_consent
 from tether.rtc.eager_release import EagerJitterBuffer, PacedNackGenerator
-from tether.rtc.encoder import BITRATE_FLOOR_BPS, fitted_get_encoder
+from tether.rtc.encoder import BITRATE_FLOOR_BPS, FITTED_START_BPS, fitted_get_encoder
 from tether.rtc.estimate import SteadyBitrateEstimator
 from tether.rtc.ice import IceHosts, loopback_host_addresses, resolve_ice_mode
 from tether.rtc.loss_control import LossAwareEstimator
@@ -175,6 +175,12 @@ class _AiortcState:
             state = replace(
                 state, min_bitrate=floor, default_bitrate=max(self.default_bitrate, floor)
             )
+        if adapter.steady_estimate and adapter.fitted_encoder:
+            # The receiver's estimate starts high (until the path shows congestion), so
+            # the first encoder does too: at aiortc's 500 kbit/s a 720p picture was
+            # shrunk before the first feedback came, and took ~17 s to grow back.
+            start = max(state.default_bitrate, FITTED_START_BPS)
+            state = replace(state, default_bitrate=start)
         if adapter.ice_hosts == "loopback":
             state = replace(state, get_host_addresses=loopback_host_addresses)
         return state

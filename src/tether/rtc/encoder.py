@@ -21,6 +21,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from tether.media.encoding import STARVED_SHARE, EncodingPolicy
 from tether.rtc.encoded_frame import VP8
+from tether.rtc.estimate import INITIAL_ESTIMATE_BPS
 from tether.timing import KEYFRAME_LINK_S
 
 # Low enough that a 150 kbit/s path carries the video with its packet headers, resends
@@ -28,6 +29,9 @@ from tether.timing import KEYFRAME_LINK_S
 BITRATE_FLOOR_BPS = 50_000
 # The share of the receiver's bitrate estimate a fitted encoder aims at.
 ESTIMATE_SHARE = 0.85
+# Where a fitted encoder starts (nothing carried from an earlier link): what the
+# receiver's steadied estimate starts at (tether.rtc.estimate), times the share.
+FITTED_START_BPS = int(INITIAL_ESTIMATE_BPS * ESTIMATE_SHARE)
 # libvpx's cap on a keyframe's size (FFmpeg's name for VP8E_SET_MAX_INTRA_BITRATE_PCT).
 KEYFRAME_CAP = "max-intra-rate"
 

@@ -90,7 +90,10 @@ def _values(sample: Sample) -> dict[Factor, float]:
     if sample.loss is not None:
         out[Factor.LOSS] = sample.loss
     if sample.latency_ms is not None:
-        out[Factor.LATENCY] = sample.latency_ms
+        # The link's share of the delay: a model's own time per frame is the model's
+        # (150 ms a frame made a healthy path read 'fair: latency' a fifth of the time).
+        model_ms = sample.worker_ms if pipeline_bound(sample) and sample.worker_ms else 0.0
+        out[Factor.LATENCY] = max(sample.latency_ms - model_ms, 0.0)
     if sample.bitrate_kbps is not None:
         scale = REFERENCE_PIXELS / sample.pixels if sample.pixels else 1.0
         out[Factor.BANDWIDTH] = sample.bitrate_kbps * scale  # as if for the reference
