@@ -78,12 +78,21 @@ async def test_parameter_update_reaches_worker(services: Services) -> None:
             version = r.json()["version"]
             assert version >= 2
             await wait_until(lambda: _acked(studio.url, version), 10, f"worker ack of v{version}")
-            sessions = (
-                await http.get(
+
+            async def running() -> list[dict]:
+                answer = await http.get(
                     f"{worker.url}/api/v1/sessions",
                     headers={"Authorization": f"Bearer {worker.token}"},
                 )
-            ).json()["sessions"]
+                return answer.json()["sessions"]
+
+            # Acked at once; the stream moves to the new pipeline at its next frame
+            # (make-before-break: the running one goes on until the next is ready).
+            async def moved() -> bool:
+                return [s["pipeline"] for s in await running()] == ["tint"]
+
+            await wait_until(moved, 10, "the session running tint")
+            sessions = await running()
         [session] = sessions
         assert session["pipeline"] == "tint"
         assert session["parameters"]["prompt"] == "deep red"
