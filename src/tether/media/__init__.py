@@ -1,2 +1,3 @@
 """Media plumbing: frame slots, forwarding encoded video, the encoder's fit to its
-bitrate, frame numbers in pixels, SDP checks and per-frame tracing."""
+bitrate, converting frames from any thread, frame numbers in pixels, SDP checks and
+per-frame tracing."""

@@ -19,6 +19,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from tether.media.convert import reformatted
 from tether.media.encoding import STARVED_SHARE, EncodingPolicy
 from tether.rtc.encoded_frame import VP8
 from tether.rtc.estimate import INITIAL_ESTIMATE_BPS
@@ -85,8 +86,10 @@ class FittedVp8Encoder(_vpx.Vp8Encoder):
             # The sender sends nothing for it; the timestamp keeps the clock going.
             return [], convert_timebase(pts, time_base, VIDEO_TIME_BASE)
         self._Vp8Encoder__target_bitrate = shape.bitrate  # its rate-control buffer size
-        if (shape.width, shape.height) != (frame.width, frame.height):
-            frame = frame.reformat(width=shape.width, height=shape.height, format="yuv420p")
+        resized = (shape.width, shape.height) != (frame.width, frame.height)
+        if resized or frame.format.name != "yuv420p":
+            # (The frame may be another sender's too: never its own converter.)
+            frame = reformatted(frame, shape.width, shape.height, "yuv420p")
             frame.pts, frame.time_base = pts, time_base
         payloads, timestamp = super().encode(frame, force_keyframe)
         # What the frame cost (RTP payloads, a few bytes of descriptor each): the

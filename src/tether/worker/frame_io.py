@@ -11,6 +11,8 @@ from typing import Any
 import av
 import numpy as np
 
+from tether.media.convert import to_rgb
+
 NUMPY, TORCH = "numpy", "torch"
 
 
@@ -28,7 +30,7 @@ def io_of(pipeline: Any) -> str:
 def to_input(pipeline: Any, frame: av.VideoFrame) -> tuple[np.ndarray, Any]:
     """The frame as RGB (kept to spot an output that is the input) and as the pipeline
     takes it: the same memory for a CPU tensor (``from_numpy``), one copy to a GPU."""
-    rgb = frame.to_ndarray(format="rgb24")
+    rgb = to_rgb(frame)
     if io_of(pipeline) == NUMPY:
         return rgb, rgb
     torch = importlib.import_module("torch")
