@@ -1,9 +1,9 @@
 """`tether doctor` given what a careless user gives it, against real processes: a URL
 with a password in it (never printed), one without a scheme or with a broken IPv6
 literal (named, no traceback), a token with a newline around it, a token file that is
-not there and no studio to ask (--json still prints one object), Ctrl-C during the
-media test (one object, exit 130), http:// to an https worker, and a TETHER_CA_FILE
-that does not exist."""
+not there and no studio to ask (--json still prints one object), a usage error (with
+--json, one object too), Ctrl-C during the media test (one object, exit 130), http://
+to an https worker, and a TETHER_CA_FILE that does not exist."""
 
 from __future__ import annotations
 
@@ -145,3 +145,24 @@ def test_a_short_token_masks_values_but_leaves_the_json_intact(services: Service
     assert {"ok", "status", "exit_code", "verdict", "checks"} <= set(report), report.keys()
     assert report["status"] in ("ok", "warn")
     assert all(set(c) >= {"name", "status", "detail", "fix"} for c in report["checks"])
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (("--json", "--seconds", "100"), {}, "--seconds"),
+        (("--json", "--no-such-flag"), {}, "--no-such-flag"),
+        (("--seconds", "x"), {"TETHER_DOCTOR_JSON": "1"}, "--seconds"),
+    ],
+)
+def test_a_usage_error_with_json_is_one_object(args, env, named) -> None:
+    proc = doctor(*args, **env)
+    report = one_object(proc)
+    assert proc.returncode == 2 and report["exit_code"] == 2 and report["status"] == "fail"
+    assert report["verdict"].startswith("FAIL: usage:") and named in report["verdict"]
+    assert report["checks"] == [] and "Usage:" not in proc.stdout
+
+
+def test_a_usage_error_without_json_is_the_usage_text() -> None:
+    proc = doctor("--seconds", "100")
+    assert proc.returncode == 2 and proc.stdout == "" and "--seconds" in proc.stderr

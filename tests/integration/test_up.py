@@ -33,7 +33,7 @@ def up(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tether", "up", "--port", str(port), "--no-browser",
-             "--pipeline", "gray"],
+             "--pipeline", "gray", "--load-timeout-s", "45", "--model-memory-mb", "900"],
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -58,6 +58,11 @@ def test_up_restarts_its_dead_worker_and_the_link_heals(up) -> None:
     wait_for(lambda: reaped(first), 10, "the dead worker reaped (no <defunct> left)")
     second = wait_for(lambda: [c for c in _children(proc.pid) if c != first], 15, "a new worker")
     wait_for(lambda: state(url) == "connected", 30, "the link healed by itself")
+    # The restarted worker has the model settings `up` was given, as the first had.
+    [new] = second
+    args = Path(f"/proc/{new}/cmdline").read_bytes().split(b"\0")
+    assert b"--load-timeout-s" in args and args[args.index(b"--load-timeout-s") + 1] == b"45"
+    assert args[args.index(b"--model-memory-mb") + 1] == b"900"
     # Retry restarts a dead worker at once, without waiting for its backoff.
     os.kill(second[0], signal.SIGKILL)
     wait_for(lambda: reaped(second[0]), 10, "the second worker reaped")

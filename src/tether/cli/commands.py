@@ -59,4 +59,6 @@ def _plain_flags(command: Any) -> Any:
 
 
 def main() -> None:
-    _plain_flags(typer.main.get_command(app))()
+    command = _plain_flags(typer.main.get_command(app))
+    doctor.json_usage_errors(command.commands["doctor"])
+    command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Annotated, Any
 
 import httpx
@@ -110,6 +111,26 @@ def _no_run(message: str, worker: str | None, as_json: bool) -> typer.Exit:
                "took_s": 0.0, "checks": []}  # fmt: skip
         print(_masked(out), flush=True)
     return exit_
+
+
+def json_usage_errors(command: Any) -> None:
+    """With --json, a usage error (an unknown flag, a value out of range) is one JSON
+    object on stdout too, like every other outcome, not the usage box."""
+    parse_args = command.parse_args
+
+    def parse(ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)  # (parsing consumes the list)
+        try:
+            return parse_args(ctx, args)
+        except Exception as exc:
+            # (Typer's click or its vendored copy: the class is known by its name.)
+            usage = any(kind.__name__ == "UsageError" for kind in type(exc).__mro__)
+            wanted = os.environ.get("TETHER_DOCTOR_JSON", "").lower() in ("1", "true", "yes")
+            if not usage or ("--json" not in given and not wanted):
+                raise
+            raise _no_run(f"usage: {exc.format_message()}", None, True) from None
+
+    command.parse_args = parse
 
 
 class NoWorkerError(Exception):

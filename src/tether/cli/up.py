@@ -14,6 +14,7 @@ from tether.cli.media_setup import apply_media_settings
 from tether.cli.options import LogLevel, Serving
 from tether.cli.serving import serve
 from tether.cli.studio import studio_settings, studio_token
+from tether.cli.worker import LoadTimeout, ModelMemory
 
 
 def up(
@@ -24,6 +25,8 @@ def up(
         typer.Option(envvar="TETHER_PIPELINE", metavar="NAME", help="the page's first pipeline"),
     ] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", envvar="TETHER_NO_BROWSER")] = False,
+    load_timeout_s: LoadTimeout = 180.0,
+    model_memory_mb: ModelMemory = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Studio plus an embedded worker on loopback (restarted if it dies): the main job."""
@@ -34,7 +37,10 @@ def up(
 
     setup_logging(log_level, "studio")
     token = secrets.token_urlsafe(24)
-    worker = WorkerProcess(free_port(), token, log_level)
+    models = ["--load-timeout-s", f"{load_timeout_s:g}"]
+    if model_memory_mb is not None:
+        models += ["--model-memory-mb", str(model_memory_mb)]
+    worker = WorkerProcess(free_port(), token, log_level, models)
     try:
         try:
             worker.start()

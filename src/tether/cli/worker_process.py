@@ -19,14 +19,16 @@ logger = logging.getLogger(__name__)
 
 
 class WorkerProcess:
-    def __init__(self, port: int, token: str, log_level: str) -> None:
+    def __init__(
+        self, port: int, token: str, log_level: str, options: list[str] | None = None
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         # The token goes in the environment, not the command line: ps shows that.
         self._env = {**os.environ, "TETHER_WORKER_TOKEN": token}
         self._cmd = [sys.executable, "-m", "tether", "worker", "--host", "127.0.0.1"]
         self._cmd += ["--port", str(port), "--parent-pid", str(os.getpid())]
-        self._cmd += ["--log-level", log_level]
+        self._cmd += ["--log-level", log_level, *(options or [])]
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._lock = threading.Lock()
