@@ -141,11 +141,20 @@ async def test_a_150_kbit_path_settles_into_moving_video(lab: Lab) -> None:
         quiet: list[tuple[float, int]] = []
 
         async def settled() -> bool:
+            # Settled: a 3 s span with at most 2 packets dropped (~3 % at this rate).
             quiet.append((time.monotonic(), lab.cap_dropped()))
             recent = [d for t, d in quiet if t >= quiet[-1][0] - 3.0]
-            return quiet[-1][0] - quiet[0][0] >= 3.0 and recent[0] == recent[-1]
+            return quiet[-1][0] - quiet[0][0] >= 3.0 and recent[-1] - recent[0] <= 2
 
-        await rig.wait(settled, 30, "the router's drops to stop", every_s=0.5)
+        def drops_each_s() -> list[int]:
+            """What the router dropped, second by second since the cap (for a failure)."""
+            marks = quiet[::2]
+            return [b[1] - a[1] for a, b in zip(marks, marks[1:], strict=False)]
+
+        try:
+            await rig.wait(settled, 45, "the router's drops to stop", every_s=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; dropped each second: {drops_each_s()}") from None
         dropped, start = lab.cap_dropped(), time.monotonic()
         states = await post_for(rig, 10.0)
         fps = rig.fps_between(start, time.monotonic())
