@@ -8,7 +8,7 @@ JSON line per case.
 Cases:
 - ``speed``: ms per frame at 512x512 and 1280x720 (yuv420p to rgb24), each way.
 - ``threads``: the same frame converted in two threads at once, ``--frames`` times,
-  each way, in a child process: whether it finished, crashed (its signal) or hung."""
+  each way, in ``--children`` child processes: how many finished, crashed or hung."""
 
 from __future__ import annotations
 
@@ -71,16 +71,20 @@ RACE = textwrap.dedent(
 )
 
 
-def threads(count: int) -> list[dict]:
+def threads(count: int, children: int) -> list[dict]:
     out = []
     for way, call in WAYS.items():
         code = RACE.format(count=count, call=call)
-        try:
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
-            outcome = "finished" if done.returncode == 0 else f"crashed (signal {-done.returncode})"
-        except subprocess.TimeoutExpired:
-            outcome = "hung (60 s)"
-        out.append({"case": "threads", "way": way, "frames": count, "outcome": outcome})
+        outcomes: dict[str, int] = {}
+        for _ in range(children):
+            try:
+                done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+                outcome = "finished" if done.returncode == 0 else f"signal {-done.returncode}"
+            except subprocess.TimeoutExpired:
+                outcome = "hung (60 s)"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        out.append({"case": "threads", "way": way, "frames": count, "children": children,
+                    "outcomes": outcomes})  # fmt: skip
     return out
 
 
@@ -88,10 +92,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="speed,threads")
     parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--children", type=int, default=10)
     args = parser.parse_args()
     machine = {"python": platform.python_version(), "av": av.__version__}
     for case in args.case.split(","):
-        for line in {"speed": speed, "threads": threads}[case](args.frames):
+        lines = speed(args.frames) if case == "speed" else threads(args.frames, args.children)
+        for line in lines:
             print(json.dumps(line | machine), flush=True)
 
 
