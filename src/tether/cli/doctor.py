@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from typing import Annotated, Any
 
 import httpx
@@ -125,12 +124,18 @@ def json_usage_errors(command: Any) -> None:
         except Exception as exc:
             # (Typer's click or its vendored copy: the class is known by its name.)
             usage = any(kind.__name__ == "UsageError" for kind in type(exc).__mro__)
-            wanted = os.environ.get("TETHER_DOCTOR_JSON", "").lower() in ("1", "true", "yes")
-            if not usage or ("--json" not in given and not wanted):
+            if not usage or ("--json" not in given and not _json_from_env(command, ctx)):
                 raise
             raise _no_run(f"usage: {exc.format_message()}", None, True) from None
 
     command.parse_args = parse
+
+
+def _json_from_env(command: Any, ctx: Any) -> bool:
+    """TETHER_DOCTOR_JSON, as the --json option finds it (truthy as click reads a flag)."""
+    option = next(p for p in command.params if p.name == "as_json")
+    raw = option.value_from_envvar(ctx)
+    return str(raw).strip().lower() in ("1", "true", "t", "yes", "y", "on")
 
 
 class NoWorkerError(Exception):
