@@ -37,7 +37,7 @@ def up(
 
     setup_logging(log_level, "studio")
     token = secrets.token_urlsafe(24)
-    models = ["--load-timeout-s", str(load_timeout_s)]
+    models = ["--load-timeout-s", f"{load_timeout_s:.15g}"]  # (exact, and 45 not 45.0)
     if model_memory_mb is not None:
         models += ["--model-memory-mb", str(model_memory_mb)]
     worker = WorkerProcess(free_port(), token, log_level, models)
